@@ -1,0 +1,80 @@
+"""Typed values that leave `retrieval/`: `Passage`, `Citation`, `Answer`, `SearchFilters`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, Field
+
+
+class Passage(BaseModel):
+    """A retrieved chunk with its article's metadata and its retrieval score."""
+
+    chunk_id: str
+    text: str
+    source_id: str
+    story_id: str
+    title: str = ""
+    url: str = ""
+    outlet: str = ""
+    author: str = ""
+    published_at: datetime | None = None
+    chunk_index: int = 0
+    char_start: int = 0
+    char_end: int = 0
+    score: float = 0.0
+    dense_rank: int | None = None
+    keyword_rank: int | None = None
+
+
+class SearchFilters(BaseModel):
+    """Restrictions on what may be retrieved. Dates are inclusive; `prefer_recent` boosts newer
+    articles ("latest ...")."""
+
+    outlets: list[str] = Field(default_factory=list)
+    since: date | None = None
+    until: date | None = None
+    prefer_recent: bool = False
+
+    def is_empty(self) -> bool:
+        return not (self.outlets or self.since or self.until or self.prefer_recent)
+
+
+class Citation(BaseModel):
+    """`[n]` in an answer: the passage it points at, with where that passage comes from."""
+
+    n: int
+    passage: Passage
+    quote: str = Field("", description="The sentence(s) of the passage the claim rests on.")
+
+    @property
+    def title(self) -> str:
+        return self.passage.title
+
+    @property
+    def outlet(self) -> str:
+        return self.passage.outlet
+
+    @property
+    def url(self) -> str:
+        return self.passage.url
+
+    @property
+    def published_at(self) -> datetime | None:
+        return self.passage.published_at
+
+
+class Answer(BaseModel):
+    """What the user sees: text with `[n]` markers, the citations behind them, and the closest
+    articles when the answer abstains."""
+
+    question: str
+    standalone_question: str = ""
+    text: str
+    citations: list[Citation] = Field(default_factory=list)
+    as_of: date | None = None
+    abstained: bool = False
+    notice: str = Field("", description="e.g. why the LLM answer was replaced by the extractive one.")
+    answerer: str = "extractive"
+    closest: list[Passage] = Field(default_factory=list)
+    filters: SearchFilters = Field(default_factory=SearchFilters)
