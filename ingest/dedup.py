@@ -13,6 +13,7 @@ import numpy as np
 from datasketch import MinHash, MinHashLSH
 
 NUM_PERM = 128
+SCHEME = "affine32"  # stored signatures must be read back with the scheme that made them
 _WORD = re.compile(r"\w+")
 
 
@@ -32,13 +33,13 @@ def jaccard(a: set[str], b: set[str]) -> float:
 
 def signature(shingle_set: set[str]) -> bytes:
     """Return the MinHash signature of a shingle set, as bytes for the catalog."""
-    m = MinHash(num_perm=NUM_PERM)
+    m = MinHash(num_perm=NUM_PERM, scheme=SCHEME)
     m.update_batch([s.encode("utf-8") for s in shingle_set])
     return m.hashvalues.astype(np.uint64).tobytes()
 
 
 def _minhash(sig: bytes) -> MinHash:
-    return MinHash(num_perm=NUM_PERM, hashvalues=np.frombuffer(sig, dtype=np.uint64))
+    return MinHash(num_perm=NUM_PERM, hashvalues=np.frombuffer(sig, dtype=np.uint64), scheme=SCHEME)
 
 
 class StoryIndex:
@@ -53,17 +54,25 @@ class StoryIndex:
         # LSH is tuned below the threshold so that true pairs are found; the exact check decides.
         self._lsh = MinHashLSH(threshold=max(0.5, threshold - 0.2), num_perm=NUM_PERM)
         self._story: dict[str, str] = {}
+        self._texts: dict[str, str] = {}  # articles added by this process, not yet in the catalog
 
-    def add(self, source_id: str, story_id: str, sig: bytes) -> None:
+    def add(self, source_id: str, story_id: str, sig: bytes, text: str | None = None) -> None:
         if source_id in self._story:
             self._lsh.remove(source_id)
         self._lsh.insert(source_id, _minhash(sig))
         self._story[source_id] = story_id
+        if text is not None:
+            self._texts[source_id] = text
+
+    def committed(self) -> None:
+        """The articles added so far are in the catalog now: stop holding their texts."""
+        self._texts.clear()
 
     def remove(self, source_id: str) -> None:
         if source_id in self._story:
             self._lsh.remove(source_id)
             del self._story[source_id]
+            self._texts.pop(source_id, None)
 
     def story_for(self, source_id: str, text: str, sig: bytes) -> str:
         """Return the story_id of the most similar indexed article at or above the threshold,
@@ -73,7 +82,7 @@ class StoryIndex:
         for candidate in self._lsh.query(_minhash(sig)):
             if candidate == source_id:
                 continue
-            other = self._text_of(candidate)
+            other = self._texts.get(candidate) or self._text_of(candidate)
             if other is None:
                 continue
             sim = jaccard(mine, shingles(other))

@@ -35,7 +35,7 @@ from ingest.loaders import iter_articles
 from ingest.models import Article, Chunk
 from retrieval.embeddings import LocalEmbeddings
 from retrieval.settings import Settings
-from retrieval.store import get_collection, open_client, open_vectorstore, writer_lock
+from retrieval.store import bump_version, get_collection, open_client, open_vectorstore, writer_lock
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -200,6 +200,7 @@ class Indexer:
 
     def _changed(self) -> None:
         self.catalog.set_meta("last_changed", datetime.now().astimezone().isoformat())
+        bump_version(self.client, self.settings)
         for listener in self._listeners:
             listener()
 
@@ -319,6 +320,7 @@ class Indexer:
         for article in batch:
             sig = signature(shingles(article.text))
             story_id = self.stories.story_for(article.source_id, article.text, sig)
+            self.stories.add(article.source_id, story_id, sig, article.text)
             chunks = self.chunker.chunk(article.source_id, article.text)
             docs.extend(
                 Document(page_content=c.text, metadata=chunk_metadata(article, c, story_id))
@@ -339,8 +341,7 @@ class Indexer:
                 self.catalog.upsert(
                     db, article, duplicate_of=None, story_id=story_id, n_chunks=n_chunks, minhash=sig
                 )
-        for article, story_id, sig, _ in planned:
-            self.stories.add(article.source_id, story_id, sig)
+        self.stories.committed()
         return len(docs)
 
     def _vanished(self, targets: Sequence[str], articles: list[Article], failed_origins: set[str]) -> set[str]:

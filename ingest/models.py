@@ -33,7 +33,9 @@ class Article(BaseModel):
 
     @property
     def content_hash(self) -> str:
-        return content_hash(self.text)
+        """Hash of headline and text: the same article under two names shares it. (The same body
+        under two headlines is a re-run of the story: a near-duplicate, not an exact one.)"""
+        return content_hash(f"{self.title}\n\n{self.text}")
 
     @property
     def fingerprint(self) -> str:

@@ -25,6 +25,12 @@ class Passage(BaseModel):
     score: float = 0.0
     dense_rank: int | None = None
     keyword_rank: int | None = None
+    dense_score: float | None = Field(
+        None, description="Cosine similarity of the chunk to the question (None when not computed)."
+    )
+    keyword_score: float | None = Field(
+        None, description="BM25 score of the chunk for the question (None when it did not match)."
+    )
 
 
 class SearchFilters(BaseModel):
@@ -78,3 +84,9 @@ class Answer(BaseModel):
     answerer: str = "extractive"
     closest: list[Passage] = Field(default_factory=list)
     filters: SearchFilters = Field(default_factory=SearchFilters)
+    evidence_score: float = Field(
+        0.0,
+        description="How well the best sentence of the retrieved passages matches the question "
+        "(see retrieval.answering.SentenceScorer); under settings.abstain_threshold the answer "
+        "abstains.",
+    )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -43,7 +46,7 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(30, description="Tokens of overlap between neighbouring chunks.")
 
     # --- sources ----------------------------------------------------------------------------
-    feeds: list[str] = Field(
+    feeds: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Feeds, URLs and folders re-ingested by `/reindex` and the scheduled refresh "
         "(comma-separated or JSON list).",
@@ -54,10 +57,40 @@ class Settings(BaseSettings):
         0.9, description="Shingled Jaccard similarity above which two articles are one story."
     )
 
+    # --- answering ----------------------------------------------------------------------------
+    llm_model: str = Field(
+        "",
+        description="LangChain chat model for answers, as init_chat_model takes it "
+        "('openai:gpt-4o-mini', 'anthropic:claude-sonnet-4-5', 'ollama:llama3.1'). "
+        "Empty = the offline extractive answerer.",
+    )
+    llm_base_url: str = Field(
+        "",
+        description="Base URL of an OpenAI-compatible server (vLLM, llama.cpp, Ollama's /v1).",
+    )
+    llm_api_key: SecretStr = Field(SecretStr(""), description="API key for the chat model.")
+    llm_timeout: float = Field(30.0, description="Seconds before a chat model call gives up.")
+    llm_context_tokens: int = Field(
+        3000, description="tiktoken budget for the numbered passages given to the chat model."
+    )
+    llm_temperature: float = Field(0.0, description="Sampling temperature of the chat model.")
+    retrieval_k: int = Field(8, description="Passages retrieved for an answer.")
+    max_per_article: int = Field(2, description="At most this many passages of one article.")
+    abstain_threshold: float = Field(
+        0.0,
+        description="Evidence score under which the answer says the articles don't cover the "
+        "question (0 = the value calibrated on the dev set, built in).",
+    )
+    history_tokens: int = Field(
+        1200, description="tiktoken budget of the conversation history kept per thread or DM."
+    )
+
     @field_validator("feeds", mode="before")
     @classmethod
     def _split_feeds(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip().startswith("["):
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 

@@ -100,3 +100,28 @@ def writer_lock(settings: Settings) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+VERSION_KEY = "newsbot_version"
+
+
+def read_version(collection: chromadb.Collection) -> str:
+    """Return the index version: it changes whenever any process adds or removes articles.
+
+    It lives in the collection's metadata, so every process sharing a Chroma server sees it.
+    """
+    client_collection = collection
+    metadata = client_collection.metadata or {}
+    return str(metadata.get(VERSION_KEY, ""))
+
+
+def bump_version(client: ClientAPI, settings: Settings) -> str:
+    """Record that the index changed; return the new version."""
+    import uuid
+
+    collection = get_collection(client, settings)
+    version = uuid.uuid4().hex
+    metadata = {k: v for k, v in (collection.metadata or {}).items() if not k.startswith("hnsw:")}
+    metadata[VERSION_KEY] = version
+    collection.modify(metadata=metadata)
+    return version

@@ -1,0 +1,470 @@
+"""The keyword (BM25) index over the store's chunks, kept in step with the store by itself.
+
+Chroma holds the chunks; this module holds a bm25s index over each chunk's title and text, for
+the names, acronyms and numbers that embeddings blur. It follows the store without a manual step:
+
+- Every writer bumps the store version (`retrieval.store.bump_version`, kept in the collection's
+  metadata, so other processes and a shared Chroma server see it too). Before a search the index
+  compares that version with the one it was built at, at most every `check_seconds` (one
+  `get_collection` call, well under a millisecond embedded), or at once after `invalidate()`
+  (wire `Indexer.on_change` to it).
+- A stale index is rebuilt from the chunks, read in pages so memory stays bounded. A small index
+  (under `background_min_chunks`) is rebuilt before the search goes on, so the search sees the
+  change; a large one is rebuilt in a background thread while searches use the old index.
+  The old index may still name chunks that were deleted: the retriever fetches every chunk it
+  returns from Chroma and drops the ones that are gone.
+- The built index is saved beside the store (`<state_dir>/keyword-index/`: the bm25s files and
+  the chunk ids with the metadata filters need, plus `manifest.json` naming the store version it
+  was built at), so a restart loads it instead of rebuilding when the version still matches.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+import uuid
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from retrieval.settings import Settings
+from retrieval.store import get_collection, read_version
+
+if TYPE_CHECKING:
+    import bm25s
+    import chromadb
+    from chromadb.api import ClientAPI
+
+log = logging.getLogger(__name__)
+
+INDEX_DIR = "keyword-index"
+MANIFEST = "manifest.json"
+CHUNKS = "chunks.json"
+FORMAT = 1
+# Changing how text is turned into terms invalidates every saved index.
+ANALYZER = "bm25s-word2-lower-stopwords_en-snowball_english-title+text-v1"
+
+_STEM_CACHE_MAX = 500_000
+
+
+class Analyzer:
+    """Text -> BM25 terms: lower-cased words of 2+ characters, English stopwords removed,
+    Snowball English stems (PyStemmer). Indexing and querying use the same instance."""
+
+    def __init__(self) -> None:
+        import Stemmer
+        from bm25s.stopwords import STOPWORDS_EN
+
+        self._stemmer = Stemmer.Stemmer("english")
+        self._stopwords = frozenset(STOPWORDS_EN)
+        self._split = re.compile(r"(?u)\b\w\w+\b").findall
+        self._stems: dict[str, str] = {}
+        self._lock = threading.Lock()  # PyStemmer objects are not thread-safe
+
+    def __call__(self, text: str) -> list[str]:
+        words = [w for w in self._split(text.lower()) if w not in self._stopwords]
+        stems = self._stems
+        missing = [w for w in set(words) if w not in stems]
+        if missing:
+            with self._lock:
+                if len(stems) > _STEM_CACHE_MAX:
+                    stems.clear()
+                stems.update(zip(missing, self._stemmer.stemWords(missing), strict=True))
+        return [stems[w] for w in words]
+
+
+def chunk_terms_text(title: str, text: str) -> str:
+    """What BM25 indexes for a chunk: its article's title (names live there) and its text."""
+    return f"{title}\n{text}" if title else text
+
+
+@dataclass(frozen=True)
+class KeywordHit:
+    """One chunk BM25 found, with the metadata the retriever needs before fetching its text."""
+
+    chunk_id: str
+    score: float
+    rank: int
+    source_id: str
+    story_id: str
+    outlet: str
+    published_ts: int
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """An immutable built index; searches hold one while a rebuild makes the next."""
+
+    version: str
+    bm25: bm25s.BM25 | None
+    ids: list[str]
+    source_ids: list[str]
+    story_ids: list[str]
+    outlet_codes: np.ndarray  # int32: index into `outlets`
+    outlets: list[str]
+    published_ts: np.ndarray  # int64: epoch seconds, -1 = no date
+
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+    def known_outlets(self) -> list[str]:
+        used = np.unique(self.outlet_codes) if self.size else np.array([], dtype=np.int32)
+        return sorted(self.outlets[int(i)] for i in used if self.outlets[int(i)].strip())
+
+
+class KeywordIndex:
+    """BM25 over every chunk in the store, rebuilt when the store version changes.
+
+    `rebuilds` and `loads` count how often the index was built from the store and loaded from
+    disk (start-up should load, not rebuild, when nothing changed)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: ClientAPI,
+        *,
+        check_seconds: float = 0.5,
+        background_min_chunks: int = 5_000,
+        page_size: int = 1_000,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.check_seconds = check_seconds
+        self.background_min_chunks = background_min_chunks
+        self.page_size = page_size
+        self.analyzer = Analyzer()
+        self.rebuilds = 0
+        self.loads = 0
+        self._snapshot: _Snapshot | None = None
+        self._collection: chromadb.Collection | None = None
+        self._checked_at = float("-inf")
+        self._invalidated = False
+        self._check_lock = threading.Lock()
+        self._build_lock = threading.Lock()
+        self._building: threading.Thread | None = None
+
+    @property
+    def directory(self) -> Path:
+        return self.settings.state_dir / INDEX_DIR
+
+    @property
+    def version(self) -> str | None:
+        """The store version the current index was built at (None before the first build)."""
+        snapshot = self._snapshot
+        return snapshot.version if snapshot else None
+
+    @property
+    def size(self) -> int:
+        snapshot = self._snapshot
+        return snapshot.size if snapshot else 0
+
+    def collection(self) -> chromadb.Collection:
+        """The store's collection as of the last version check (fresh after `ensure_current`)."""
+        if self._collection is None:
+            self._collection = get_collection(self.client, self.settings)
+        return self._collection
+
+    def invalidate(self) -> None:
+        """Make the next search check the store version at once (the store just changed)."""
+        self._invalidated = True
+
+    # --- staying current ----------------------------------------------------------------------
+    def _due(self) -> bool:
+        return (
+            self._snapshot is None
+            or self._invalidated
+            or time.monotonic() - self._checked_at >= self.check_seconds
+        )
+
+    def ensure_current(self) -> None:
+        """Bring the index up to date with the store if it is time to check.
+
+        Loads the saved index on first use; rebuilds a stale small index now and a stale large
+        one in the background. Raises chromadb errors when the store cannot be read and there
+        is no index yet to fall back on."""
+        if not self._due():
+            return
+        with self._check_lock:
+            if not self._due():
+                return
+            self._invalidated = False
+            collection = get_collection(self.client, self.settings)
+            self._collection = collection
+            version = read_version(collection)
+            self._checked_at = time.monotonic()
+            snapshot = self._snapshot
+            if snapshot is None:
+                snapshot = self._load()
+                if snapshot is not None:
+                    self._snapshot = snapshot
+                    self.loads += 1
+                    log.info(
+                        "loaded the keyword index (%d chunks, version %s) from %s",
+                        snapshot.size, snapshot.version or "-", self.directory,
+                    )
+            if snapshot is not None and snapshot.version == version:
+                return
+            if snapshot is None or snapshot.size < self.background_min_chunks:
+                self._rebuild()
+            else:
+                self._rebuild_in_background()
+
+    def refresh(self) -> None:
+        """Check the store version now and rebuild (in this thread) if the index is stale."""
+        self.invalidate()
+        self.ensure_current()
+        self.wait()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a background rebuild to finish; True when none is running any more."""
+        thread = self._building
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    def _rebuild_in_background(self) -> None:
+        if self._building is not None and self._building.is_alive():
+            return
+        log.info("the store changed: rebuilding the keyword index in the background")
+
+        def run() -> None:
+            try:
+                self._rebuild()
+            except Exception:
+                log.exception("rebuilding the keyword index failed; searches use the previous one")
+            finally:
+                self._checked_at = float("-inf")  # look again: the store may have moved on
+
+        self._building = threading.Thread(target=run, name="keyword-index-rebuild", daemon=True)
+        self._building.start()
+
+    def _rebuild(self) -> None:
+        with self._build_lock:
+            collection = get_collection(self.client, self.settings)
+            # Read the version before the chunks: a write that lands while we read bumps it
+            # again afterwards, so the next check rebuilds.
+            version = read_version(collection)
+            current = self._snapshot
+            if current is not None and current.version == version:
+                return
+            started = time.perf_counter()
+            snapshot = self._build(collection, version)
+            self._snapshot = snapshot
+            self.rebuilds += 1
+            log.info(
+                "built the keyword index: %d chunks in %.2fs (version %s)",
+                snapshot.size, time.perf_counter() - started, version or "-",
+            )
+            self._save(snapshot)
+
+    def _build(self, collection: chromadb.Collection, version: str) -> _Snapshot:
+        import bm25s
+
+        vocab: dict[str, int] = {}
+        corpus: list[array[int]] = []
+        ids: list[str] = []
+        source_ids: list[str] = []
+        story_ids: list[str] = []
+        outlet_index: dict[str, int] = {}
+        outlet_codes: list[int] = []
+        published: list[int] = []
+        seen: set[str] = set()
+        offset = 0
+        while True:
+            page = collection.get(include=["documents", "metadatas"], limit=self.page_size, offset=offset)
+            page_ids = page["ids"]
+            documents = page["documents"] or [""] * len(page_ids)
+            metadatas = page["metadatas"] or [{}] * len(page_ids)
+            for chunk_id, text, meta in zip(page_ids, documents, metadatas, strict=True):
+                if chunk_id in seen:  # a concurrent delete shifted the pages
+                    continue
+                seen.add(chunk_id)
+                meta = meta or {}
+                terms = self.analyzer(chunk_terms_text(str(meta.get("title") or ""), text or ""))
+                corpus.append(array("i", [vocab.setdefault(t, len(vocab)) for t in terms]))
+                ids.append(chunk_id)
+                source_id = str(meta.get("source_id") or chunk_id)
+                source_ids.append(source_id)
+                story_ids.append(str(meta.get("story_id") or source_id))
+                outlet = str(meta.get("outlet") or "")
+                outlet_codes.append(outlet_index.setdefault(outlet, len(outlet_index)))
+                ts = meta.get("published_ts")
+                published.append(int(ts) if isinstance(ts, int | float) else -1)
+            offset += len(page_ids)
+            if len(page_ids) < self.page_size:
+                break
+        bm25 = None
+        if corpus:
+            bm25 = bm25s.BM25()
+            bm25.index((corpus, vocab), show_progress=False)
+        return _Snapshot(
+            version=version,
+            bm25=bm25,
+            ids=ids,
+            source_ids=source_ids,
+            story_ids=story_ids,
+            outlet_codes=np.asarray(outlet_codes, dtype=np.int32),
+            outlets=list(outlet_index),
+            published_ts=np.asarray(published, dtype=np.int64),
+        )
+
+    # --- persistence --------------------------------------------------------------------------
+    def _manifest_matches(self, manifest: dict[str, Any]) -> bool:
+        return (
+            manifest.get("format") == FORMAT
+            and manifest.get("analyzer") == ANALYZER
+            and manifest.get("collection") == self.settings.collection_name
+        )
+
+    def _save(self, snapshot: _Snapshot) -> None:
+        """Write the index to a fresh folder, then point the manifest at it (atomically)."""
+        base = self.directory
+        folder = base / f"{snapshot.version or 'unversioned'}-{uuid.uuid4().hex[:8]}"
+        try:
+            folder.mkdir(parents=True)
+            if snapshot.bm25 is not None:
+                snapshot.bm25.save(str(folder), show_progress=False)
+            columns = {
+                "ids": snapshot.ids,
+                "source_id": snapshot.source_ids,
+                "story_id": snapshot.story_ids,
+                "outlets": snapshot.outlets,
+                "outlet_code": snapshot.outlet_codes.tolist(),
+                "published_ts": snapshot.published_ts.tolist(),
+            }
+            (folder / CHUNKS).write_text(json.dumps(columns), encoding="utf-8")
+            manifest = {
+                "format": FORMAT,
+                "analyzer": ANALYZER,
+                "collection": self.settings.collection_name,
+                "version": snapshot.version,
+                "chunks": snapshot.size,
+                "folder": folder.name,
+                "built_at": datetime.now().astimezone().isoformat(),
+            }
+            tmp = base / f".{MANIFEST}.{uuid.uuid4().hex[:8]}"
+            tmp.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+            os.replace(tmp, base / MANIFEST)
+        except OSError as e:
+            log.warning("could not save the keyword index to %s (%s); it will be rebuilt on the "
+                        "next start", base, e)
+            shutil.rmtree(folder, ignore_errors=True)
+            return
+        for old in base.iterdir():
+            if old.is_dir() and old != folder:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def _load(self) -> _Snapshot | None:
+        """Return the saved index (at whatever version it was built), or None."""
+        import bm25s
+
+        manifest_path = self.directory / MANIFEST
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as e:
+            log.warning("ignoring the saved keyword index: unreadable %s (%s)", manifest_path, e)
+            return None
+        if not isinstance(manifest, dict) or not self._manifest_matches(manifest):
+            log.info("the saved keyword index was built differently; rebuilding it")
+            return None
+        folder = self.directory / str(manifest.get("folder"))
+        try:
+            columns = json.loads((folder / CHUNKS).read_text(encoding="utf-8"))
+            bm25 = None
+            if columns["ids"]:
+                bm25 = bm25s.BM25.load(str(folder), show_progress=False)
+            return _Snapshot(
+                version=str(manifest["version"]),
+                bm25=bm25,
+                ids=list(columns["ids"]),
+                source_ids=list(columns["source_id"]),
+                story_ids=list(columns["story_id"]),
+                outlet_codes=np.asarray(columns["outlet_code"], dtype=np.int32),
+                outlets=list(columns["outlets"]),
+                published_ts=np.asarray(columns["published_ts"], dtype=np.int64),
+            )
+        except (OSError, ValueError, KeyError) as e:
+            log.warning("ignoring the saved keyword index in %s (%s); rebuilding it", folder, e)
+            return None
+
+    # --- reading ------------------------------------------------------------------------------
+    def outlets(self) -> list[str]:
+        """The distinct outlets of the indexed chunks, sorted (as current as the index)."""
+        self.ensure_current()
+        snapshot = self._snapshot
+        return snapshot.known_outlets() if snapshot else []
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int,
+        outlets: Sequence[str] | None = None,
+        since_ts: int | None = None,
+        until_ts: int | None = None,
+    ) -> list[KeywordHit]:
+        """Return up to `k` chunks by BM25 score (best first), only those with a positive score.
+
+        `outlets` (exact store spellings; None = any) and the inclusive epoch bounds restrict
+        what may be returned; with a bound set, chunks without a date are excluded. The filter
+        is a weight mask over the whole index, so it never loses a match to a shallow cut-off.
+        """
+        self.ensure_current()
+        snapshot = self._snapshot
+        if snapshot is None or snapshot.bm25 is None or k <= 0:
+            return []
+        bm25 = snapshot.bm25
+        terms = list(dict.fromkeys(t for t in self.analyzer(query) if t in bm25.vocab_dict))
+        if not terms:
+            return []
+        mask = None
+        if outlets is not None or since_ts is not None or until_ts is not None:
+            keep = np.ones(snapshot.size, dtype=bool)
+            if outlets is not None:
+                wanted = [i for i, name in enumerate(snapshot.outlets) if name in set(outlets)]
+                if not wanted:
+                    return []
+                keep &= np.isin(snapshot.outlet_codes, wanted)
+            if since_ts is not None:
+                keep &= snapshot.published_ts >= since_ts
+            if until_ts is not None:
+                keep &= (snapshot.published_ts <= until_ts) & (snapshot.published_ts != -1)
+            mask = keep.astype(np.float32)
+        found, scores = bm25.retrieve(
+            [terms],
+            k=min(k, snapshot.size),
+            show_progress=False,
+            n_threads=0,
+            backend_selection="numpy",
+            weight_mask=mask,
+        )
+        hits: list[KeywordHit] = []
+        for row, score in zip(found[0].tolist(), scores[0].tolist(), strict=True):
+            if score <= 0:
+                break
+            hits.append(
+                KeywordHit(
+                    chunk_id=snapshot.ids[row],
+                    score=float(score),
+                    rank=len(hits) + 1,
+                    source_id=snapshot.source_ids[row],
+                    story_id=snapshot.story_ids[row],
+                    outlet=snapshot.outlets[int(snapshot.outlet_codes[row])],
+                    published_ts=int(snapshot.published_ts[row]),
+                )
+            )
+        return hits
