@@ -172,5 +172,205 @@ def remove(
     console.print(f"removed {', '.join(removed)}")
 
 
+# --- asking -----------------------------------------------------------------------------------
+def _filters(outlet: list[str] | None, since: str | None, until: str | None) -> Any:
+    from datetime import date
+
+    from retrieval.models import SearchFilters
+
+    def day(value: str | None, option: str) -> date | None:
+        if not value:
+            return None
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise fail(f"{option} {value!r} is not a date like 2017-03-02", 2) from None
+
+    return SearchFilters(outlets=outlet or [], since=day(since, "--since"), until=day(until, "--until"))
+
+
+OutletOption = Annotated[list[str] | None, typer.Option("--outlet", help="Only this outlet (repeatable).")]
+SinceOption = Annotated[str | None, typer.Option("--since", help="Only articles published on or after (YYYY-MM-DD).")]
+UntilOption = Annotated[str | None, typer.Option("--until", help="Only articles published on or before (YYYY-MM-DD).")]
+
+
+def _engine(settings: Settings) -> Any:
+    from retrieval.service import build_engine
+
+    return build_engine(settings)
+
+
+def _passage_json(p: Any) -> dict[str, Any]:
+    return {
+        "source_id": p.source_id, "title": p.title, "outlet": p.outlet, "url": p.url,
+        "published_at": p.published_at.isoformat() if p.published_at else None,
+        "score": round(p.score, 4), "char_start": p.char_start, "char_end": p.char_end, "text": p.text,
+    }
+
+
+def _answer_json(answer: Any) -> dict[str, Any]:
+    return {
+        "question": answer.question,
+        "standalone_question": answer.standalone_question,
+        "answer": answer.text,
+        "abstained": answer.abstained,
+        "as_of": answer.as_of.isoformat() if answer.as_of else None,
+        "notice": answer.notice,
+        "answerer": answer.answerer,
+        "citations": [{"n": c.n, "quote": c.quote, **_passage_json(c.passage)} for c in answer.citations],
+        "closest": [_passage_json(p) for p in answer.closest],
+    }
+
+
+def print_answer(answer: Any) -> None:
+    """The answer, then its numbered sources with the cited passage."""
+    from bot.formatting import when
+
+    if answer.notice:
+        console.print(f"[yellow]{answer.notice}[/yellow]", highlight=False)
+    console.print(answer.text, highlight=False, soft_wrap=True)
+    if answer.citations:
+        console.print("\n[bold]Sources[/bold]")
+        for c in answer.citations:
+            p = c.passage
+            meta = ", ".join(x for x in (p.outlet, when(p.published_at)) if x)
+            console.print(f"[bold][{c.n}][/bold] {p.title or p.source_id}" + (f" ({meta})" if meta else ""), highlight=False)
+            console.print(f"    {p.url or p.source_id}", highlight=False, style="blue")
+            console.print(f"    [dim]\u201c{(c.quote or p.text).strip()}\u201d[/dim]", highlight=False, soft_wrap=True)
+    elif answer.abstained and answer.closest:
+        console.print("\n[bold]Closest articles[/bold]")
+        for p in answer.closest:
+            console.print(f"  - {p.title or p.source_id} ({p.outlet or '?'}) {p.url or p.source_id}", highlight=False)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    outlet: OutletOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    k: Annotated[int, typer.Option("--k", help="How many passages.")] = 10,
+    store: StoreOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the passages that best match QUERY, with article, outlet, date and score."""
+    from bot.formatting import when
+    from retrieval.errors import RetrievalError
+    from retrieval.hybrid import HybridRetriever
+
+    settings = load_settings(store)
+    filters = _filters(outlet, since, until)
+    try:
+        passages = HybridRetriever.from_settings(settings).search(query, k=k, filters=filters)
+    except RetrievalError as e:
+        raise fail(str(e), 4) from None
+    if as_json:
+        console.print_json(json.dumps([_passage_json(p) for p in passages]))
+        return
+    if not passages:
+        console.print("No passage matches.")
+        return
+    table = Table(title=f"search: {query}", show_lines=True)
+    for column in ("#", "article", "outlet", "date", "score", "passage"):
+        table.add_column(column)
+    for i, p in enumerate(passages, 1):
+        snippet = " ".join(p.text.split())
+        table.add_row(str(i), f"{p.title}\n[dim]{p.source_id}[/dim]", p.outlet, when(p.published_at),
+                      f"{p.score:.3f}", snippet[:240] + ("…" if len(snippet) > 240 else ""))
+    console.print(table)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Your question.")],
+    outlet: OutletOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    store: StoreOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Answer QUESTION from the indexed articles, citing the passages used."""
+    from retrieval.errors import RetrievalError
+
+    settings = load_settings(store)
+    filters = _filters(outlet, since, until)
+    engine = _engine(settings)
+    try:
+        answer = engine.ask_sync("cli", question, filters=None if filters.is_empty() else filters)
+    except RetrievalError as e:
+        raise fail(str(e), 4) from None
+    finally:
+        engine.close()
+    if as_json:
+        console.print_json(json.dumps(_answer_json(answer)))
+    else:
+        print_answer(answer)
+
+
+@app.command()
+def chat(store: StoreOption = None) -> None:
+    """Talk with newsbot in the terminal; follow-ups keep the conversation's context.
+    Commands: /forget clears the memory, /quit leaves."""
+    from retrieval.errors import RetrievalError
+
+    settings = load_settings(store)
+    engine = _engine(settings)
+    console.print("Ask about the news. [dim]/forget clears the memory, /quit (or Ctrl-D) leaves.[/dim]")
+    try:
+        while True:
+            try:
+                question = console.input("[bold green]you>[/bold green] ").strip()
+            except (EOFError, KeyboardInterrupt):
+                console.print()
+                break
+            if not question:
+                continue
+            if question in ("/quit", "/exit"):
+                break
+            if question == "/forget":
+                engine.forget_sync("chat")
+                console.print("[dim]forgotten[/dim]")
+                continue
+            try:
+                answer = engine.ask_sync("chat", question)
+            except RetrievalError as e:
+                err.print(f"[red]{e}[/red]", highlight=False)
+                continue
+            if answer.standalone_question and answer.standalone_question != question:
+                console.print(f"[dim](searched for: {answer.standalone_question})[/dim]", highlight=False)
+            print_answer(answer)
+    finally:
+        engine.close()
+
+
+# --- Discord -----------------------------------------------------------------------------------
+@app.command()
+def serve(store: StoreOption = None) -> None:
+    """Run the Discord bot (needs DISCORD_TOKEN)."""
+    import asyncio
+
+    from bot.__main__ import run
+
+    settings = load_settings(store)
+    logging.getLogger().setLevel(logging.INFO)
+    try:
+        code = asyncio.run(run(settings))
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
+
+
+@app.command()
+def sync() -> None:
+    """Sync the slash commands globally (they can take up to an hour to appear everywhere).
+    The bot never does this by itself; with DEV_GUILD_ID it syncs that guild at start-up."""
+    import asyncio
+
+    from bot.sync import sync_global
+
+    settings = load_settings()
+    raise typer.Exit(asyncio.run(sync_global(settings)))
+
+
 if __name__ == "__main__":
     app()

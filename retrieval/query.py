@@ -251,7 +251,7 @@ _AFTER_SOURCE = (
 _CONTENT_STOPWORDS = frozenset(
     "a an and are as at be by did do does for from had has have how i in is it its of on or "
     "the to was were what when where which who whom whose why will with tell me us about any "
-    "there their news say said report reported happened happen".split()
+    "there their news say said report reported happened happen s".split()
 )
 
 
@@ -281,7 +281,7 @@ def _tidy(text: str) -> str:
 
 
 def _has_content(text: str) -> bool:
-    return any(w not in _CONTENT_STOPWORDS for w in re.findall(r"[a-z0-9']+", text.lower()))
+    return any(w not in _CONTENT_STOPWORDS for w in re.findall(r"[a-z0-9]+", text.lower()))
 
 
 def parse_filters(question: str, *, today: date, known_outlets: list[str]) -> tuple[str, SearchFilters]:

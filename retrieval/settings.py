@@ -85,6 +85,47 @@ class Settings(BaseSettings):
         1200, description="tiktoken budget of the conversation history kept per thread or DM."
     )
 
+    # --- Discord ------------------------------------------------------------------------------
+    discord_token: SecretStr = Field(SecretStr(""), description="The bot's token (never logged).")
+    discord_api_base: str = Field(
+        "https://discord.com/api/v10",
+        description="Discord REST base URL; point it at a REST proxy (or the tests' fake Discord).",
+    )
+    discord_gateway_url: str = Field(
+        "wss://gateway.discord.gg/",
+        description="Discord gateway URL used when the REST API does not name one.",
+    )
+    dev_guild_id: int | None = Field(
+        None, description="Guild whose slash commands are synced at start-up (for development)."
+    )
+    shard_count: int | None = Field(
+        None, description="Number of shards; empty = as many as Discord recommends."
+    )
+    admin_role_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="Role ids allowed to run admin commands, besides Manage Server (comma-separated).",
+    )
+    answer_in_thread: bool = Field(
+        True, description="Answer a mention in a new thread (false = reply inline in the channel)."
+    )
+    questions_per_minute: int = Field(5, description="Questions one user may ask per minute.")
+    max_question_chars: int = Field(500, description="Longer questions are refused politely.")
+    refresh_minutes: float = Field(
+        0, description="Re-ingest FEEDS on this period in minutes (0 = no scheduled refresh)."
+    )
+
+    @field_validator("admin_role_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(item) for item in value.replace(",", " ").split()]
+        return value
+
+    @field_validator("dev_guild_id", "shard_count", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("feeds", mode="before")
     @classmethod
     def _split_feeds(cls, value: object) -> object:

@@ -1,0 +1,238 @@
+"""Questions and follow-ups: mentions, threads, DMs and `/ask`; `/sources`, `/forget`, feedback."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from datetime import date
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.client import send_ephemeral
+from bot.errors import friendly_message
+from bot.formatting import render_answer, sources_detail, split_message
+from retrieval.models import Answer, SearchFilters
+from retrieval.query import parse_filters
+
+if TYPE_CHECKING:
+    from bot.client import NewsBot
+
+log = logging.getLogger(__name__)
+
+NONE = discord.AllowedMentions.none()
+THREAD_TYPES = {
+    discord.ChannelType.public_thread,
+    discord.ChannelType.private_thread,
+    discord.ChannelType.news_thread,
+}
+
+
+class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button], template=r"newsbot:fb:(?P<vote>up|down):(?P<answer>[0-9a-f]+)"):
+    """Helpful / not helpful, under each answer. The custom_id carries the answer id, so votes
+    are recorded even after a restart."""
+
+    def __init__(self, vote: str, answer_id: str) -> None:
+        helpful = vote == "up"
+        super().__init__(
+            discord.ui.Button(
+                label="Helpful" if helpful else "Not helpful",
+                emoji="👍" if helpful else "👎",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"newsbot:fb:{vote}:{answer_id}",
+            )
+        )
+        self.vote = vote
+        self.answer_id = answer_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> FeedbackButton:
+        return cls(match["vote"], match["answer"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot: NewsBot = interaction.client  # type: ignore[assignment]
+        import asyncio
+
+        recorded = await asyncio.to_thread(
+            bot.state.record_feedback, self.answer_id, interaction.user.id, self.vote == "up"
+        )
+        text = "Thanks for the feedback." if recorded else "That answer is too old to rate."
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NONE)
+
+
+def feedback_view(answer_id: str) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(FeedbackButton("up", answer_id))
+    view.add_item(FeedbackButton("down", answer_id))
+    return view
+
+
+def is_thread(channel: object) -> bool:
+    """Test the channel type, not the class: an uncached thread arrives as a PartialMessageable."""
+    return getattr(channel, "type", None) in THREAD_TYPES
+
+
+def thread_name(question: str) -> str:
+    name = re.sub(r"\s+", " ", question).strip() or "question"
+    return name if len(name) <= 90 else name[:89].rsplit(" ", 1)[0] + "…"
+
+
+class Conversation(commands.Cog):
+    """Answers questions wherever they are asked, keeping each thread's or DM's history."""
+
+    def __init__(self, bot: NewsBot) -> None:
+        self.bot = bot
+
+    # --- shared checks ----------------------------------------------------------------------
+    def refusal(self, user_id: int, question: str) -> str | None:
+        """A polite refusal when the question is too long or the user asks too fast, else None."""
+        limit = self.bot.settings.max_question_chars
+        if len(question) > limit:
+            return f"That question is {len(question)} characters long; please keep it under {limit}."
+        if not self.bot.rate_limiter.allow(user_id):
+            wait = self.bot.rate_limiter.retry_after(user_id)
+            return f"You're asking quickly: please wait {wait} s before the next question."
+        return None
+
+    async def answer(self, conversation_id: int, question: str, filters: SearchFilters | None = None) -> Answer:
+        return await self.bot.engine.ask(str(conversation_id), question, filters=filters)
+
+    async def remember(self, answer: Answer, channel_ids: list[int]) -> str:
+        import asyncio
+
+        answer_id = uuid.uuid4().hex[:16]
+        await asyncio.to_thread(self.bot.state.save_answer, answer_id, channel_ids, answer)
+        return answer_id
+
+    # --- messages -----------------------------------------------------------------------------
+    def question_from(self, message: discord.Message) -> str:
+        me = self.bot.user
+        text = message.content
+        if me is not None:
+            text = re.sub(rf"<@!?{me.id}>", " ", text)
+        return re.sub(r"\s+", " ", text).strip()
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot or self.bot.user is None:
+            return  # never answer itself or other bots
+        import asyncio
+
+        channel = message.channel
+        in_dm = message.guild is None
+        mentioned = self.bot.user.mentioned_in(message) and not message.mention_everyone
+        mentioned = mentioned or any(u.id == self.bot.user.id for u in message.mentions)
+        in_thread = is_thread(channel)
+        our_thread = in_thread and await asyncio.to_thread(self.bot.state.is_our_thread, channel.id)
+        if not (in_dm or mentioned or our_thread):
+            return
+        question = self.question_from(message)
+        if not question:
+            await channel.send("Ask me a question about the news, e.g. *what did the BBC report about Ofcom?*",
+                               allowed_mentions=NONE)
+            return
+        refusal = self.refusal(message.author.id, question)
+        if refusal:
+            await message.reply(refusal, allowed_mentions=NONE, mention_author=False)
+            return
+
+        target: discord.abc.Messageable = channel
+        if mentioned and not in_dm and not in_thread and self.bot.settings.answer_in_thread:
+            try:
+                target = await message.create_thread(name=thread_name(question))
+            except discord.HTTPException:
+                log.warning("could not open a thread in %s; answering inline", channel.id)
+        if is_thread(target) and not our_thread:
+            await asyncio.to_thread(self.bot.state.add_thread, target.id)  # type: ignore[attr-defined]
+
+        try:
+            async with target.typing():
+                answer = await self.answer(target.id, question)  # type: ignore[attr-defined]
+        except Exception as e:  # one friendly sentence, the traceback in the log
+            await target.send(friendly_message(e), allowed_mentions=NONE)
+            return
+        answer_id = await self.remember(answer, sorted({target.id, channel.id}))  # type: ignore[attr-defined]
+        pieces = split_message(render_answer(answer))
+        for i, piece in enumerate(pieces):
+            last = i == len(pieces) - 1
+            if last:
+                await target.send(piece, allowed_mentions=NONE, view=feedback_view(answer_id))
+            else:
+                await target.send(piece, allowed_mentions=NONE)
+
+    # --- slash commands -----------------------------------------------------------------------
+    def parse_since(self, since: str | None) -> date | None:
+        """Read the `since` option: an ISO date or words like "last week" or "Monday"."""
+        if not since:
+            return None
+        try:
+            return date.fromisoformat(since.strip())
+        except ValueError:
+            pass
+        phrase = since.strip()
+        if not phrase.lower().startswith(("since", "last", "this", "in ", "yesterday", "today")):
+            phrase = f"since {phrase}"
+        _, filters = parse_filters(phrase, today=self.bot.engine.today(), known_outlets=[])
+        if filters.since is None:
+            raise ValueError(f"I couldn't read the date {since!r}; try 2024-03-01, 'Monday' or 'last week'.")
+        return filters.since
+
+    def filters(self, outlet: str | None, since: str | None) -> SearchFilters:
+        return SearchFilters(outlets=[outlet] if outlet else [], since=self.parse_since(since))
+
+    @app_commands.command(name="ask", description="Ask a question about the news; the answer cites its sources.")
+    @app_commands.describe(
+        question="Your question, e.g. 'What did the BBC report about broadband prices?'",
+        outlet="Only use articles from this outlet (e.g. BBC News)",
+        since="Only use articles published since this date (2024-03-01, 'Monday', 'last week')",
+    )
+    async def ask(
+        self, interaction: discord.Interaction, question: str, outlet: str | None = None, since: str | None = None
+    ) -> None:
+        refusal = self.refusal(interaction.user.id, question)
+        if refusal:
+            await send_ephemeral(interaction, refusal)
+            return
+        try:
+            filters = self.filters(outlet, since)
+        except ValueError as e:
+            await send_ephemeral(interaction, str(e))
+            return
+        await interaction.response.defer(thinking=True)
+        conversation = interaction.channel_id or interaction.user.id
+        answer = await self.answer(conversation, question, filters)
+        answer_id = await self.remember(answer, [conversation])
+        pieces = split_message(render_answer(answer))
+        for i, piece in enumerate(pieces):
+            if i == len(pieces) - 1:
+                await interaction.followup.send(piece, allowed_mentions=NONE, view=feedback_view(answer_id))
+            else:
+                await interaction.followup.send(piece, allowed_mentions=NONE)
+
+    @app_commands.command(name="sources", description="Show the passages behind the last answer in this channel.")
+    async def sources(self, interaction: discord.Interaction) -> None:
+        import asyncio
+
+        channel_id = interaction.channel_id or interaction.user.id
+        answer = await asyncio.to_thread(self.bot.state.last_answer, channel_id)
+        if answer is None:
+            await send_ephemeral(interaction, "There is no answer in this channel yet.")
+            return
+        for piece in split_message(sources_detail(answer)):
+            await send_ephemeral(interaction, piece)
+
+    @app_commands.command(name="forget", description="Clear this conversation's memory.")
+    async def forget(self, interaction: discord.Interaction) -> None:
+        channel_id = interaction.channel_id or interaction.user.id
+        await self.bot.engine.forget(str(channel_id))
+        await send_ephemeral(interaction, "Done: I've forgotten this conversation.")
+
+
+async def setup(bot: NewsBot) -> None:
+    bot.add_dynamic_items(FeedbackButton)
+    await bot.add_cog(Conversation(bot))

@@ -1,0 +1,315 @@
+"""Hybrid retrieval as a user meets it: filters, one story once, a few passages per article,
+newest first when asked, and the two halves (dense, BM25) each finding what the other misses."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from langchain_core.documents import Document
+from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
+
+from ingest.indexer import Indexer
+from retrieval.errors import EmptyIndexError
+from retrieval.hybrid import HybridRetriever
+from retrieval.models import SearchFilters
+from retrieval.query import parse_filters
+from retrieval.settings import Settings
+from retrieval.store import get_collection
+
+FILLER = (
+    "Officials met on {day} to review the figures, and analysts said the outlook for the "
+    "sector remained uncertain after a difficult year for households and businesses."
+)
+
+
+def paragraphs(*sentences: str) -> str:
+    return "\n\n".join(sentences)
+
+
+def write_corpus(folder: Path, articles: dict[str, tuple[str, str, dict[str, str]]]) -> Path:
+    """Write `source_id -> (title, text, metadata)` as text files plus a metadata.json sidecar."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sidecar_path = folder / "metadata.json"
+    sidecar = json.loads(sidecar_path.read_text()) if sidecar_path.exists() else {}
+    for source_id, (title, text, meta) in articles.items():
+        (folder / f"{source_id}.txt").write_text(f"{title}\n\n{text}\n", encoding="utf-8")
+        sidecar[source_id] = meta
+    sidecar_path.write_text(json.dumps(sidecar), encoding="utf-8")
+    return folder
+
+
+RAIL = paragraphs(
+    "Rail fares will rise by 3% from January, the operators' group said on Tuesday.",
+    "Passenger groups said commuters on the Quillfeather line faced the steepest rail fare rise.",
+    FILLER.format(day="Monday"),
+)
+NEWS = {
+    "bbc-rail": ("Rail fares to rise", RAIL, {"outlet": "BBC News", "published": "2017-03-01T09:00:00Z"}),
+    "npr-rail": (
+        "Commuters face fare increase",
+        paragraphs(
+            "Train tickets will cost more next year as rail fares rise, the industry said.",
+            "Commuter groups called the rail fare rise unfair to part-time workers.",
+            FILLER.format(day="Friday"),
+        ),
+        {"outlet": "NPR", "published": "2017-03-10T15:30:00Z"},
+    ),
+    "cnn-rail": (
+        "Fare rise criticised",
+        paragraphs(
+            "Unions criticised the planned rail fare rise and threatened strikes over pay.",
+            FILLER.format(day="Sunday"),
+        ),
+        {"outlet": "CNN"},  # no date
+    ),
+    "bbc-steel": (
+        "Steel plant to close",
+        paragraphs(
+            "Brannigan Steel will close its plant with the loss of 800 jobs, the company said.",
+            FILLER.format(day="Thursday"),
+        ),
+        {"outlet": "BBC News", "published": "2017-02-20T08:00:00Z"},
+    ),
+}
+
+
+@pytest.fixture
+def indexer(settings: Settings, fake_embeddings: DeterministicFakeEmbedding) -> Iterator[Indexer]:
+    idx = Indexer(settings, embeddings=fake_embeddings)
+    yield idx
+    idx.close()
+
+
+@pytest.fixture
+def news(indexer: Indexer, tmp_path: Path) -> Indexer:
+    report = indexer.ingest([str(write_corpus(tmp_path / "news", NEWS))])
+    assert report.exit_code == 0 and len(report.added) == len(NEWS)
+    return indexer
+
+
+def retriever(indexer: Indexer, mode: str = "hybrid", **kwargs: object) -> HybridRetriever:
+    return HybridRetriever(
+        settings=indexer.settings, embeddings=indexer.embeddings, client=indexer.client, mode=mode, **kwargs
+    )
+
+
+# --- filters --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_outlet_filter_is_tolerant_and_excludes_the_rest(news: Indexer, mode: str) -> None:
+    r = retriever(news, mode)
+    for name in ("BBC", "the BBC", "bbc news"):
+        found = r.search("rail fare rise", k=10, filters=SearchFilters(outlets=[name]))
+        assert found and {p.outlet for p in found} == {"BBC News"}
+    both = r.search("rail fare rise", k=10, filters=SearchFilters(outlets=["NPR", "CNN"]))
+    assert {p.source_id for p in both} == {"npr-rail", "cnn-rail"}
+
+
+def test_an_outlet_not_in_the_store_finds_nothing(news: Indexer) -> None:
+    assert retriever(news).search("rail fares", filters=SearchFilters(outlets=["Fox News"])) == []
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_date_filters_are_inclusive_and_drop_undated_articles(news: Indexer, mode: str) -> None:
+    r = retriever(news, mode)
+
+    def found(since: date | None, until: date | None) -> set[str]:
+        passages = r.search("rail fare rise", k=10, filters=SearchFilters(since=since, until=until))
+        return {p.source_id for p in passages}
+
+    assert found(date(2017, 3, 1), date(2017, 3, 1)) == {"bbc-rail"}
+    assert found(date(2017, 3, 1), date(2017, 3, 10)) == {"bbc-rail", "npr-rail"}
+    assert found(date(2017, 3, 2), None) == {"npr-rail"}
+    assert found(None, date(2017, 3, 9)) == {"bbc-rail"}
+    assert "cnn-rail" in found(None, None)
+
+
+def test_a_question_with_filter_words_searches_what_it_asks(news: Indexer) -> None:
+    r = retriever(news)
+    query, filters = parse_filters(
+        "What did NPR report about rail fares since Monday?",
+        today=date(2017, 3, 15),
+        known_outlets=r.outlets(),
+    )
+    assert r.outlets() == ["BBC News", "CNN", "NPR"]
+    assert [p.source_id for p in r.search(query, filters=filters)][:1] == ["npr-rail"]
+    assert {p.source_id for p in r.search(query, filters=filters)} == {"npr-rail"}
+
+
+# --- what comes back ------------------------------------------------------------------------------
+def test_passages_carry_their_article_and_scores(news: Indexer) -> None:
+    top = retriever(news, "bm25").search("Brannigan Steel", k=1)[0]
+    assert (top.source_id, top.title, top.outlet) == ("bbc-steel", "Steel plant to close", "BBC News")
+    assert top.published_at is not None and top.published_at.date() == date(2017, 2, 20)
+    assert top.keyword_rank == 1 and top.keyword_score and top.keyword_score > 0
+    assert "Brannigan Steel" in top.text
+
+    hybrid = retriever(news).search("Brannigan Steel", k=3)
+    assert all(p.dense_score is not None for p in hybrid)  # computed for keyword-only hits too
+    assert [p.score for p in hybrid] == sorted((p.score for p in hybrid), reverse=True)
+
+
+def test_modes_use_their_own_half(news: Indexer) -> None:
+    dense = retriever(news, "dense").search("rail fare rise", k=5)
+    assert dense and all(p.keyword_rank is None and p.dense_rank for p in dense)
+    keyword = retriever(news, "bm25").search("rail fare rise", k=5)
+    assert keyword and all(p.dense_rank is None and p.keyword_rank for p in keyword)
+    # a word no article has: BM25 finds nothing, dense still returns its nearest chunks
+    assert retriever(news, "bm25").search("xylophone", k=5) == []
+    assert retriever(news, "hybrid").search("xylophone", k=5)
+
+
+def test_langchain_invoke_returns_documents_with_scores(news: Indexer) -> None:
+    r = retriever(news, "bm25", k=2)
+    docs = r.invoke("Brannigan Steel")
+    assert len(docs) <= 2 and all(isinstance(d, Document) for d in docs)
+    assert docs[0].metadata["source_id"] == "bbc-steel"
+    assert docs[0].metadata["score"] > 0 and docs[0].id == docs[0].metadata["chunk_id"]
+    filtered = r.invoke("rail fare rise", filters=SearchFilters(outlets=["NPR"]))
+    assert {d.metadata["outlet"] for d in filtered} == {"NPR"}
+
+
+def test_an_empty_store_says_so(settings: Settings, indexer: Indexer) -> None:
+    with pytest.raises(EmptyIndexError):
+        retriever(indexer).search("anything at all")
+
+
+# --- diversity ------------------------------------------------------------------------------------
+def long_article(topic: str, n: int) -> str:
+    return paragraphs(
+        *(
+            f"Section {i}. The {topic} inquiry heard evidence from witness number {i}, who said the "
+            f"{topic} affair had been handled badly by ministers and officials over many months, and "
+            f"that lessons from the {topic} case still had not been learned by anyone in charge."
+            for i in range(n)
+        )
+    )
+
+
+def test_at_most_two_passages_per_article(indexer: Indexer, tmp_path: Path) -> None:
+    corpus = {
+        "long": ("Inquiry report published", long_article("Marwick", 16), {"outlet": "BBC News"}),
+        **{
+            f"short{i}": (f"Short item {i}", f"The Marwick inquiry was mentioned in item {i}. " + FILLER.format(day="Monday"), {"outlet": "BBC News"})
+            for i in range(6)
+        },
+    }
+    indexer.ingest([str(write_corpus(tmp_path / "c", corpus))])
+    assert get_collection(indexer.client, indexer.settings).get(where={"source_id": "long"})["ids"].__len__() > 4
+
+    for mode in ("bm25", "hybrid"):
+        capped = Counter(p.source_id for p in retriever(indexer, mode).search("Marwick inquiry", k=8))
+        assert capped["long"] == 2
+        assert max(capped.values()) <= 2
+    uncapped = Counter(p.source_id for p in retriever(indexer, "bm25", max_per_article=0).search("Marwick inquiry", k=8))
+    assert uncapped["long"] > 2
+
+
+def test_copies_of_one_story_count_as_one_article(indexer: Indexer, tmp_path: Path) -> None:
+    text = long_article("Harwood", 6)
+    copy = text.replace("Section 3.", "Part 3.")  # a near-duplicate: the same story, lightly edited
+    corpus = {
+        "bbc-harwood": ("Harwood inquiry", text, {"outlet": "BBC News"}),
+        "cnn-harwood": ("Harwood inquiry", copy, {"outlet": "CNN"}),
+        "other": ("Harwood mentioned", "The Harwood case came up briefly. " + FILLER.format(day="Monday"), {"outlet": "NPR"}),
+    }
+    indexer.ingest([str(write_corpus(tmp_path / "c", corpus))])
+    stories = {indexer.article(s).story_id for s in ("bbc-harwood", "cnn-harwood")}
+    assert len(stories) == 1  # the indexer saw one story
+
+    for mode in ("dense", "bm25", "hybrid"):
+        found = Counter(p.source_id for p in retriever(indexer, mode).search("Harwood inquiry", k=10))
+        copies = [s for s in found if s.endswith("-harwood")]
+        assert len(copies) == 1, mode
+        assert found[copies[0]] == 2 and "other" in found
+
+    # asked for CNN only, the CNN copy is the one that comes back
+    cnn = retriever(indexer).search("Harwood inquiry", filters=SearchFilters(outlets=["CNN"]))
+    assert {p.source_id for p in cnn} == {"cnn-harwood"}
+
+
+# --- latest ---------------------------------------------------------------------------------------
+def test_prefer_recent_lifts_newer_articles_without_sorting_by_date(indexer: Indexer, tmp_path: Path) -> None:
+    corpus = {
+        "old": (
+            "January report",
+            "The glacier retreat was measured again. Scientists said glacier loss and glacier "
+            "thinning had sped up. " + FILLER.format(day="Monday"),
+            {"outlet": "BBC News", "published": "2017-01-01"},
+        ),
+        "new": (
+            "March report",
+            "The glacier retreat was measured once more. Scientists said glacier loss had sped "
+            "up over the winter. " + FILLER.format(day="Tuesday"),
+            {"outlet": "BBC News", "published": "2017-03-10"},
+        ),
+        "newest": (
+            "Weather roundup",
+            paragraphs(
+                "Storms swept the north coast and ferries were cancelled across the islands.",
+                "Snow closed mountain roads, a glacier path was shut, and schools stayed closed.",
+                FILLER.format(day="Wednesday"),
+                "Forecasters expect calmer weather and warmer temperatures by the weekend.",
+            ),
+            {"outlet": "BBC News", "published": "2017-03-12"},
+        ),
+    }
+    indexer.ingest([str(write_corpus(tmp_path / "c", corpus))])
+    r = retriever(indexer, "bm25")
+
+    assert [p.source_id for p in r.search("glacier loss", k=3)] == ["old", "new", "newest"]
+    latest = [p.source_id for p in r.search("glacier loss", k=3, filters=SearchFilters(prefer_recent=True))]
+    assert latest == ["new", "old", "newest"]
+
+
+# --- the real model on real articles --------------------------------------------------------------
+BBC_SUBSET = [f"{cat}/{n:03d}" for cat in ("business", "tech", "entertainment", "politics") for n in range(1, 11)]
+
+
+@pytest.fixture(scope="module")
+def bbc_store(
+    tmp_path_factory: pytest.TempPathFactory, local_embeddings: Embeddings
+) -> Iterator[Indexer]:
+    from tests.conftest import SHARED
+
+    base = tmp_path_factory.mktemp("bbc")
+    corpus = base / "bbc"
+    for source_id in BBC_SUBSET:
+        target = corpus / f"{source_id}.txt"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(SHARED / "bbc" / f"{source_id}.txt", target)
+    settings = Settings(store_dir=base / "store", _env_file=None)  # type: ignore[call-arg]
+    idx = Indexer(settings, embeddings=local_embeddings)
+    assert len(idx.ingest([str(corpus)], outlet="BBC News").added) == len(BBC_SUBSET)
+    yield idx
+    idx.close()
+
+
+def ranks(indexer: Indexer, question: str, gold: str) -> dict[str, int | None]:
+    """1-based rank of the gold article in each mode's top 5 (None when missing)."""
+    out: dict[str, int | None] = {}
+    for mode in ("dense", "bm25", "hybrid"):
+        found = list(dict.fromkeys(p.source_id for p in retriever(indexer, mode).search(question, k=5)))
+        out[mode] = found.index(gold) + 1 if gold in found else None
+    return out
+
+
+def test_hybrid_finds_a_paraphrase_that_only_dense_understands(bbc_store: Indexer) -> None:
+    # business/001, "Ad sales boost Time Warner profit": no word of the question is in the title,
+    # and BM25 ranks other articles first.
+    got = ranks(bbc_store, "How did the media company's earnings change at the end of the year?", "business/001")
+    assert got["bm25"] is None
+    assert got["dense"] == 1 and got["hybrid"] == 1
+
+
+def test_hybrid_finds_a_rare_name_that_only_bm25_matches(bbc_store: Indexer) -> None:
+    # business/006 quotes Japan's economy minister Heizo Takenaka once; the embedding of the bare
+    # name lands elsewhere.
+    got = ranks(bbc_store, "Who is Heizo Takenaka?", "business/006")
+    assert got["dense"] is None
+    assert got["bm25"] == 1 and got["hybrid"] == 1

@@ -1,0 +1,136 @@
+"""Filters read from the question: outlets, dates and "latest", against a fixed today."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from retrieval.query import outlet_matches, parse_filters, resolve_outlets
+
+# A Wednesday. Monday was 13 March; last week ran Monday 6 to Sunday 12 March.
+TODAY = date(2017, 3, 15)
+KNOWN = ["BBC News", "NPR", "CNN", "The Guardian", "Reuters"]
+
+D = date
+
+
+@pytest.mark.parametrize(
+    ("question", "query", "outlets", "since", "until", "recent"),
+    [
+        # --- outlets ----------------------------------------------------------------------------
+        ("What did NPR report about the Russian envoy?", "The Russian envoy?", ["NPR"], None, None, False),
+        ("what has CNN said on the hurricane", "the hurricane", ["CNN"], None, None, False),
+        ("Did the BBC report on the fire?", "The fire?", ["BBC News"], None, None, False),
+        ("Who won the election, according to the BBC?", "Who won the election?", ["BBC News"], None, None, False),
+        ("According to BBC News, who won the election?", "Who won the election?", ["BBC News"], None, None, False),
+        ("What was said on CNN about the storm?", "What was said about the storm?", ["CNN"], None, None, False),
+        ("What did they say on CNN?", "What did they say?", ["CNN"], None, None, False),
+        ("Oil prices from the Guardian and Reuters", "Oil prices", ["The Guardian", "Reuters"], None, None, False),
+        ("the guardian's coverage of the strike", "the strike", ["The Guardian"], None, None, False),
+        # A question about the BBC is not a question to the BBC.
+        ("What is the view on the BBC licence fee?", "What is the view on the BBC licence fee?", [], None, None, False),
+        ("Why did the BBC chairman resign?", "Why did the BBC chairman resign?", [], None, None, False),
+        # An outlet the store does not hold is left alone.
+        ("What did Fox News report about taxes?", "What did Fox News report about taxes?", [], None, None, False),
+        # --- relative days and weeks ------------------------------------------------------------
+        ("rail fares since Monday", "rail fares", [], D(2017, 3, 13), None, False),
+        ("rail fares since Wednesday", "rail fares", [], D(2017, 3, 8), None, False),
+        ("What happened to the pound last week?", "What happened to the pound?", [], D(2017, 3, 6), D(2017, 3, 12), False),
+        ("this week's football results", "football results", [], D(2017, 3, 13), D(2017, 3, 15), False),
+        ("Who resigned yesterday?", "Who resigned?", [], D(2017, 3, 14), D(2017, 3, 14), False),
+        ("Who resigned today?", "Who resigned?", [], D(2017, 3, 15), D(2017, 3, 15), False),
+        ("strikes in the past 3 days", "strikes", [], D(2017, 3, 12), D(2017, 3, 15), False),
+        ("What happened to stocks last month?", "What happened to stocks?", [], D(2017, 2, 1), D(2017, 2, 28), False),
+        ("fires on Monday", "fires", [], D(2017, 3, 13), D(2017, 3, 13), False),
+        # --- calendar dates ---------------------------------------------------------------------
+        ("news about rail since 3 March", "news about rail", [], D(2017, 3, 3), None, False),
+        ("news about rail since March 3rd", "news about rail", [], D(2017, 3, 3), None, False),
+        # A day later in the year than today is last year's.
+        ("storms since 20 December", "storms", [], D(2016, 12, 20), None, False),
+        ("storms since 2016-11-05", "storms", [], D(2016, 11, 5), None, False),
+        ("Who won the vote in March 2017?", "Who won the vote?", [], D(2017, 3, 1), D(2017, 3, 31), False),
+        ("Who won the Oscars in 2005?", "Who won the Oscars?", [], D(2005, 1, 1), D(2005, 12, 31), False),
+        ("floods in February", "floods", [], D(2017, 2, 1), D(2017, 2, 28), False),
+        ("floods in May", "floods", [], D(2016, 5, 1), D(2016, 5, 31), False),
+        ("flooding on 4 March 2016", "flooding", [], D(2016, 3, 4), D(2016, 3, 4), False),
+        ("Tell me about strikes between 1 and 5 March 2017", "Tell me about strikes", [], D(2017, 3, 1), D(2017, 3, 5), False),
+        ("strikes between 28 February and 2 March 2017", "strikes", [], D(2017, 2, 28), D(2017, 3, 2), False),
+        ("strikes between March 1 and March 5, 2016", "strikes", [], D(2016, 3, 1), D(2016, 3, 5), False),
+        ("strikes from March to May 2016", "strikes", [], D(2016, 3, 1), D(2016, 5, 31), False),
+        ("strikes between December and February 2017", "strikes", [], D(2016, 12, 1), D(2017, 2, 28), False),
+        ("tax cuts before 2005", "tax cuts", [], None, D(2004, 12, 31), False),
+        ("tax cuts after March 2016", "tax cuts", [], D(2016, 4, 1), None, False),
+        ("tax cuts until 10 March", "tax cuts", [], None, D(2017, 3, 10), False),
+        # --- latest -----------------------------------------------------------------------------
+        ("What is the latest on Brexit?", "What is on Brexit?", [], None, None, True),
+        ("latest on Brexit", "Brexit", [], None, None, True),
+        ("the most recent news about Greece", "news about Greece", [], None, None, True),
+        ("newest phones from Apple", "phones from Apple", [], None, None, True),
+        # --- combined ---------------------------------------------------------------------------
+        ("What did the BBC say about the match in March?", "The match?", ["BBC News"], D(2017, 3, 1), D(2017, 3, 31), False),
+        ("latest from NPR on the envoy since Monday", "the envoy", ["NPR"], D(2017, 3, 13), None, True),
+        # --- left alone -------------------------------------------------------------------------
+        ("What will happen in 2030?", "What will happen in 2030?", [], None, None, False),
+        ("Profits doubled compared with last year", "Profits doubled compared with last year", [], None, None, False),
+        ("What happened on 31 February 2017?", "What happened on 31 February 2017?", [], None, None, False),
+        ("Why did the Labour party lose?", "Why did the Labour party lose?", [], None, None, False),
+        ("What may happen to rates?", "What may happen to rates?", [], None, None, False),
+    ],
+)
+def test_parse_filters(
+    question: str, query: str, outlets: list[str], since: date | None, until: date | None, recent: bool
+) -> None:
+    got_query, filters = parse_filters(question, today=TODAY, known_outlets=KNOWN)
+    assert (got_query, filters.outlets, filters.since, filters.until, filters.prefer_recent) == (
+        query, outlets, since, until, recent,
+    )
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What happened yesterday?", "What's the latest?", "according to the BBC", "news since Monday"],
+)
+def test_question_is_kept_when_only_filter_words_would_remain(question: str) -> None:
+    query, filters = parse_filters(question, today=TODAY, known_outlets=KNOWN)
+    assert query == question
+    assert not filters.is_empty()
+
+
+def test_since_weekday_on_that_weekday_means_a_week_ago() -> None:
+    monday = date(2017, 3, 13)
+    _, filters = parse_filters("rail since Monday", today=monday, known_outlets=[])
+    assert filters.since == date(2017, 3, 6)
+
+
+def test_no_known_outlets_means_no_outlet_filter() -> None:
+    query, filters = parse_filters("What did NPR report about the envoy?", today=TODAY, known_outlets=[])
+    assert query == "What did NPR report about the envoy?"
+    assert filters.outlets == []
+
+
+@pytest.mark.parametrize(
+    ("requested", "outlet", "matches"),
+    [
+        ("BBC", "BBC News", True),
+        ("the BBC", "BBC News", True),
+        ("bbc news", "BBC News", True),
+        ("bbc.co.uk", "BBC News", True),
+        ("BBC", "BBC Sport", True),
+        ("Guardian", "The Guardian", True),
+        ("NPR", "National Public Radio", True),
+        ("National Public Radio", "NPR", True),
+        ("washingtonpost.com", "Washington Post", True),
+        ("CNN", "BBC News", False),
+        ("News", "BBC News", False),
+        ("Post", "Washington Post", False),
+        ("", "BBC News", False),
+    ],
+)
+def test_outlet_matches(requested: str, outlet: str, matches: bool) -> None:
+    assert outlet_matches(requested, outlet) is matches
+
+
+def test_resolve_outlets_returns_store_spellings() -> None:
+    assert resolve_outlets(["the bbc", "cnn"], ["BBC News", "CNN", "NPR"]) == ["BBC News", "CNN"]
+    assert resolve_outlets(["Fox"], ["BBC News", "CNN"]) == []
