@@ -6,7 +6,7 @@ button clicks, threads) and assert on the JSON the bot sent.
 
 Quick start::
 
-    from fake_discord import running_bot, running_fake_discord   # or: import the fixture
+    from tests.fake_discord import running_bot, running_fake_discord
 
     async def test_reply_never_pings():
         async with running_fake_discord(check_unhandled=True) as fake:
@@ -22,9 +22,9 @@ Quick start::
                 assert len(reply["content"]) <= 2000
 
 The pytest fixture ``fake_discord`` does the same as ``running_fake_discord(check_unhandled=True)``;
-bring it into a test module (or a conftest) with ``from fake_discord import fake_discord``.
-Tests live in ``tests/`` without an ``__init__.py``, so pytest puts ``tests/`` on ``sys.path``
-and the module imports as ``fake_discord`` (as ``tests.fake_discord`` if ``tests`` becomes a package).
+bring it into a test module (or a conftest) with ``from tests.fake_discord import fake_discord``
+and take a ``fake_discord`` argument. ``tests/test_fake_discord.py`` shows every feature in use
+with a tiny bot; run it first when something here looks broken.
 
 Pieces
 ------
@@ -43,7 +43,8 @@ Pieces
 
 The state (all ids are realistic snowflakes)
 ---------------------------------------------
-``fake.application_id``, ``fake.bot_user``; one guild ``fake.guild_id`` with the text channel
+``fake.application_id``, ``fake.bot_user``; one guild ``fake.guild_id`` (``FakeDiscord(guild_id=)``
+picks it, e.g. to put it on a given shard) with the text channel
 ``fake.channel_id``; roles ``fake.everyone_role_id``, ``fake.admin_role_id`` ("admin", Manage
 Server) and ``fake.bot_role_id`` (the bot's managed role); members ``fake.bot_user``,
 ``fake.user`` (no special permission), ``fake.admin`` (admin role) and ``fake.owner`` (owns the
@@ -60,9 +61,11 @@ Acting as users (each dispatches over the gateway and returns what it sent)
     MESSAGE_CREATE in the author's DM with the bot.
 ``await fake.create_thread(name, parent_id=, owner=, private=, message_id=)``
     THREAD_CREATE (send it before messages in that thread, as Discord does).
-``await fake.interaction(name, options, user=, channel_id=, dm=, locale=)``
+``await fake.interaction(name, options, user=, channel_id=, dm=, locale=, command_type=, target=)``
     A slash command (type 2); ``name`` may be ``"group sub"``; ``options`` is a dict (types come
-    from the synced command) or Discord's raw option list. Returns a :class:`FakeInteraction`.
+    from the synced command; FakeUser values become user options with resolved data) or
+    Discord's raw option list. Context menus: ``command_type=2, target=<FakeUser>`` or
+    ``command_type=3, target=<message id>``. Returns a :class:`FakeInteraction`.
 ``await fake.component_interaction(custom_id, message_id=, user=, values=)``
     A button/select click (type 3) on a message the bot sent (found by custom_id if no id).
 ``await fake.modal_submit(ix, values, user=)``
@@ -84,10 +87,14 @@ would (400 invalid form body, 404 unknown interaction, ...).
     followup). ``fake.messages_in(channel_id)``, ``fake.message(id)``, ``fake.bot_messages()``.
 ``FakeInteraction``: ``await ix.wait_for_response()`` (the callback ``{"type", "data"}``),
     ``await ix.wait_for_followup()``, ``await ix.wait_for_reply()`` (what the user sees: the
-    type 4 message, or the edited/followed-up deferred one), ``ix.callbacks``, ``ix.original``,
-    ``ix.followups``, ``ix.modal``.
-``fake.commands(guild_id=None)`` / ``fake.command(name, guild_id=None)``: synced commands.
-``fake.gateway_received``: payloads the bot sent on the gateway (identify token removed).
+    type 4 message, or the deferred one once edited or replaced by the first followup; for a
+    component answered with type 6/7, the component's message), ``ix.callbacks``,
+    ``ix.original``, ``ix.followups``, ``ix.modal``, ``ix.payload`` (what was dispatched).
+``fake.commands(guild_id=None)`` / ``fake.command(name, guild_id=None)``: synced commands,
+    as Discord stores them (``default_member_permissions`` is a string, ids are stable).
+``fake.gateway_received``: payloads the bot sent on the gateway (identify token removed);
+``fake.identifies``; ``fake.gateway_queries`` (the ``v``/``encoding``/``compress`` it asked for);
+``await fake.wait_for_gateway(op)``.
 
 Discord behaviour the fake reproduces (each one is a real failure in production)
 -------------------------------------------------------------------------------
@@ -95,7 +102,8 @@ Discord behaviour the fake reproduces (each one is a real failure in production)
   exceeded, more than 5 action rows; 50006 for an empty message.
 * Interaction callbacks after ``interaction_ack_timeout`` seconds (3 s, like Discord) get
   404 code 10062; a second callback gets 400 code 40060; followups before the callback 404.
-* A deferred response's loading message is replaced by the first followup or an edit.
+* A deferred response's loading message is replaced by the first followup or an edit, and
+  that first followup keeps the defer's ephemerality whatever flags it sends.
 * Without the message content intent, guild messages that do not mention the bot arrive with
   empty content. Message events need the GUILD_MESSAGES / DIRECT_MESSAGES intents.
 * ``strict_commands=True`` (default): invoking a command the bot never synced, one whose
@@ -141,12 +149,12 @@ import discord.gateway
 import discord.http
 import pytest_asyncio
 import yarl
-from aiohttp import WSMsgType, web
+from aiohttp import BodyPartReader, WSMsgType, web
 
 try:
     import zstandard
 except ImportError:  # discord.py then asks for zlib-stream instead
-    zstandard = None
+    zstandard = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -235,12 +243,12 @@ class CommandUnavailable(FakeDiscordError):
 
 
 def _iso(when: dt.datetime | None = None) -> str:
-    return (when or dt.datetime.now(dt.timezone.utc)).isoformat()
+    return (when or dt.datetime.now(dt.UTC)).isoformat()
 
 
 def _snowflake_time(snowflake: int) -> str:
     ms = (snowflake >> 22) + DISCORD_EPOCH_MS
-    return _iso(dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc))
+    return _iso(dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC))
 
 
 @dataclass
@@ -399,14 +407,6 @@ class _InjectedError:
     times: int
 
 
-@dataclass
-class _SessionInfo:
-    session_id: str
-    shard: tuple[int, int] | None
-    intents: int
-    seq: int
-
-
 def _error(status: int, code: int, message: str, errors: dict[str, Any] | None = None) -> _Reply:
     body: dict[str, Any] = {"message": message, "code": code}
     if errors:
@@ -499,7 +499,9 @@ def _validate_message(body: Mapping[str, Any], files: Sequence[RecordedFile], *,
             text = (embed.get(key) or {}).get(sub) or ""
             total += len(text)
             if len(text) > limit:
-                return _form_error(f"embeds.{i}.{key}.{sub}", "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length.")
+                return _form_error(
+                    f"embeds.{i}.{key}.{sub}", "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length."
+                )
     if total > 6000:
         return _form_error("embeds", "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000")
     components = body.get("components") or []
@@ -508,16 +510,26 @@ def _validate_message(body: Mapping[str, Any], files: Sequence[RecordedFile], *,
             return _form_error("components", "BASE_TYPE_MAX_LENGTH", "Must be 5 or fewer in length.")
         for i, row in enumerate(components):
             if len(row.get("components") or []) > 5:
-                return _form_error(f"components.{i}.components", "BASE_TYPE_MAX_LENGTH", "Must be 5 or fewer in length.")
+                return _form_error(
+                    f"components.{i}.components", "BASE_TYPE_MAX_LENGTH", "Must be 5 or fewer in length."
+                )
     allowed = body.get("allowed_mentions") or {}
     parse = allowed.get("parse") or []
     for kind in ("users", "roles"):
         if kind in parse and allowed.get(kind):
             return _form_error(
-                f"allowed_mentions.{kind}", "SET_TYPE_ALREADY_CONTAINS_VALUE", f"parse:[{kind}] and {kind}: [ids] are mutually exclusive."
+                f"allowed_mentions.{kind}",
+                "SET_TYPE_ALREADY_CONTAINS_VALUE",
+                f"parse:[{kind}] and {kind}: [ids] are mutually exclusive.",
             )
     if not partial and not (
-        content or embeds or components or files or body.get("attachments") or body.get("sticker_ids") or body.get("poll")
+        content
+        or embeds
+        or components
+        or files
+        or body.get("attachments")
+        or body.get("sticker_ids")
+        or body.get("poll")
     ):
         return _error(400, 50006, "Cannot send an empty message")
     return None
@@ -557,14 +569,17 @@ class _GatewaySession:
             if self.ws.closed:
                 return
             raw = json.dumps(payload)
-            # The compressed stream must reach the client in order: compress and send under the lock.
-            if self._zlib is not None:
-                await self.ws.send_bytes(self._zlib.compress(raw.encode()) + self._zlib.flush(zlib.Z_SYNC_FLUSH))
-            elif self._zstd is not None:
-                chunk = self._zstd.compress(raw.encode()) + self._zstd.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
-                await self.ws.send_bytes(chunk)
-            else:
-                await self.ws.send_str(raw)
+            try:
+                # The compressed stream must reach the client in order: compress and send under the lock.
+                if self._zlib is not None:
+                    await self.ws.send_bytes(self._zlib.compress(raw.encode()) + self._zlib.flush(zlib.Z_SYNC_FLUSH))
+                elif self._zstd is not None:
+                    chunk = self._zstd.compress(raw.encode()) + self._zstd.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+                    await self.ws.send_bytes(chunk)
+                else:
+                    await self.ws.send_str(raw)
+            except (ConnectionError, RuntimeError):
+                log.debug("gateway send on a closing connection dropped: %s", event or op)
 
     async def dispatch(self, event: str, data: Any) -> None:
         await self.send(0, data, event)
@@ -584,6 +599,7 @@ class FakeDiscord:
         echo_bot_messages: bool = False,
         compress: bool = True,
         guild_name: str = "Newsroom",
+        guild_id: int | None = None,
     ) -> None:
         """Builds the state; nothing listens until :meth:`start`.
 
@@ -592,6 +608,7 @@ class FakeDiscord:
         answer an interaction (None: no limit). ``strict_commands``: see the module docstring.
         ``echo_bot_messages``: send the bot's own messages back as gateway events.
         ``compress``: honour the client's ``compress=`` query (else send plain text frames).
+        ``guild_id``: the guild's id (to place it on a given shard: shard = (id >> 22) % count).
         """
         self.token = token
         self.recommended_shards = recommended_shards
@@ -605,12 +622,13 @@ class FakeDiscord:
         self._increment = 0
         self.requests: list[RecordedRequest] = []
         self.gateway_received: list[dict[str, Any]] = []
+        self.gateway_queries: list[dict[str, str]] = []
         self.identifies: list[dict[str, Any]] = []
         self._consumed: set[int] = set()
         self._consumed_messages: set[int] = set()
         self._bot_message_ids: list[int] = []
         self._sessions: list[_GatewaySession] = []
-        self._known_sessions: dict[str, _SessionInfo] = {}
+        self._known_sessions: dict[str, _GatewaySession] = {}  # by session_id, for RESUME
         self._injected: list[_InjectedError] = []
         self._messages: dict[int, dict[str, Any]] = {}
         self._channel_messages: dict[int, list[int]] = {}
@@ -625,7 +643,7 @@ class FakeDiscord:
 
         self.application_id = self._snowflake()
         self.bot_user = FakeUser(self.application_id, "NewsBot", bot=True)
-        self.guild_id = self._snowflake()
+        self.guild_id = guild_id if guild_id is not None else self._snowflake()
         self.guild_name = guild_name
         self.everyone_role_id = self.guild_id
         self.admin_role_id = self._snowflake()
@@ -634,7 +652,11 @@ class FakeDiscord:
         self._add_role(self.everyone_role_id, "@everyone", EVERYONE_PERMISSIONS, position=0)
         self._add_role(self.admin_role_id, "admin", ADMIN_ROLE_PERMISSIONS, position=2)
         self._add_role(
-            self.bot_role_id, "NewsBot", BOT_ROLE_PERMISSIONS, position=1, managed=True,
+            self.bot_role_id,
+            "NewsBot",
+            BOT_ROLE_PERMISSIONS,
+            position=1,
+            managed=True,
             tags={"bot_id": str(self.bot_user.id)},
         )
         self._users: dict[int, FakeUser] = {}
@@ -660,9 +682,7 @@ class FakeDiscord:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server
-        assert server is not None
-        port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = self._runner.addresses[0][1]
         self.url = f"http://127.0.0.1:{port}"
 
     async def stop(self) -> None:
@@ -723,7 +743,13 @@ class FakeDiscord:
         return (ms << 22) | (1 << 17) | self._increment
 
     def _add_role(
-        self, role_id: int, name: str, permissions: int, *, position: int, managed: bool = False,
+        self,
+        role_id: int,
+        name: str,
+        permissions: int,
+        *,
+        position: int,
+        managed: bool = False,
         tags: dict[str, Any] | None = None,
     ) -> None:
         role: dict[str, Any] = {
@@ -762,7 +788,12 @@ class FakeDiscord:
         }
 
     def add_user(
-        self, username: str, *, global_name: str | None = None, roles: Sequence[int] = (), bot: bool = False,
+        self,
+        username: str,
+        *,
+        global_name: str | None = None,
+        roles: Sequence[int] = (),
+        bot: bool = False,
         member: bool = True,
     ) -> FakeUser:
         """Creates a user (a guild member unless ``member=False``) and returns it."""
@@ -900,7 +931,14 @@ class FakeDiscord:
         return guild
 
     def _thread_payload(
-        self, thread_id: int, name: str, parent_id: int, owner_id: int, *, thread_type: int, auto_archive: int = 1440,
+        self,
+        thread_id: int,
+        name: str,
+        parent_id: int,
+        owner_id: int,
+        *,
+        thread_type: int,
+        auto_archive: int = 1440,
     ) -> dict[str, Any]:
         now = _iso()
         metadata: dict[str, Any] = {
@@ -930,7 +968,13 @@ class FakeDiscord:
         }
 
     async def _open_thread(
-        self, name: str, parent_id: int, owner: FakeUser, *, thread_type: int, thread_id: int | None = None,
+        self,
+        name: str,
+        parent_id: int,
+        owner: FakeUser,
+        *,
+        thread_type: int,
+        thread_id: int | None = None,
         auto_archive: int = 1440,
     ) -> dict[str, Any]:
         thread_id = thread_id if thread_id is not None else self._snowflake()
@@ -945,7 +989,12 @@ class FakeDiscord:
         return thread
 
     async def create_thread(
-        self, name: str, *, parent_id: int | None = None, owner: FakeUser | None = None, private: bool = False,
+        self,
+        name: str,
+        *,
+        parent_id: int | None = None,
+        owner: FakeUser | None = None,
+        private: bool = False,
         message_id: int | None = None,
     ) -> dict[str, Any]:
         """Creates a thread as a user and dispatches THREAD_CREATE; returns the channel.
@@ -986,8 +1035,9 @@ class FakeDiscord:
             users[user.id] = user
         return list(users.values())
 
-    def _attachment_payload(self, channel_id: int, filename: str, data: bytes, content_type: str | None,
-                            description: str | None = None) -> dict[str, Any]:
+    def _attachment_payload(
+        self, channel_id: int, filename: str, data: bytes, content_type: str | None, description: str | None = None
+    ) -> dict[str, Any]:
         attachment_id = self._snowflake()
         self._attachments[attachment_id] = (filename, data)
         url = f"{self.url}/attachments/{channel_id}/{attachment_id}/{filename}"
@@ -1076,7 +1126,8 @@ class FakeDiscord:
                 event["member"] = self._member_payload(author_id, with_user=False)
             event["mentions"] = [
                 dict(u, member=self._member_payload(int(u["id"]), with_user=False))
-                if int(u["id"]) in self._members else u
+                if int(u["id"]) in self._members
+                else u
                 for u in message["mentions"]
             ]
         return event
@@ -1098,7 +1149,10 @@ class FakeDiscord:
             return event
 
         await self.dispatch(
-            "MESSAGE_CREATE", event, guild_id=self.guild_id if in_guild else None, required=required,
+            "MESSAGE_CREATE",
+            event,
+            guild_id=self.guild_id if in_guild else None,
+            required=required,
             per_session=for_session,
         )
 
@@ -1144,18 +1198,26 @@ class FakeDiscord:
             if replied_author is not None:
                 extra_mentions.append(replied_author)
         files = [
-            self._attachment_payload(channel_id, name, data, "application/octet-stream")
-            for name, data in attachments
+            self._attachment_payload(channel_id, name, data, "application/octet-stream") for name, data in attachments
         ]
         message = self._new_message(
-            channel_id, author, content=content, mentions=extra_mentions, reference=reference,
-            attachments=files, embeds=embeds,
+            channel_id,
+            author,
+            content=content,
+            mentions=extra_mentions,
+            reference=reference,
+            attachments=files,
+            embeds=embeds,
         )
         await self._dispatch_message_create(message, required=True)
         return message
 
     async def dm_message(
-        self, content: str, *, author: FakeUser | None = None, attachments: Sequence[tuple[str, bytes]] = (),
+        self,
+        content: str,
+        *,
+        author: FakeUser | None = None,
+        attachments: Sequence[tuple[str, bytes]] = (),
     ) -> dict[str, Any]:
         """Sends a DM to the bot as ``author`` (default ``fake.user``); returns the message."""
         author = author or self.user
@@ -1209,6 +1271,7 @@ class FakeDiscord:
         self, op: int, predicate: Callable[[dict[str, Any]], bool] | None = None, timeout: float = 5.0
     ) -> dict[str, Any]:
         """Returns the first payload with this op the bot sent on the gateway (e.g. 3 presence)."""
+
         def find() -> dict[str, Any] | None:
             for payload in self.gateway_received:
                 if payload.get("op") == op and (predicate is None or predicate(payload)):
@@ -1223,6 +1286,7 @@ class FakeDiscord:
     async def _handle_gateway(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(max_msg_size=0)
         await ws.prepare(request)
+        self.gateway_queries.append(dict(request.query))
         compress = request.query.get("compress") if self.compress else None
         session = _GatewaySession(ws, compress)
         self._sessions.append(session)
@@ -1234,17 +1298,14 @@ class FakeDiscord:
                 elif msg.type is WSMsgType.ERROR:
                     break
         finally:
-            if session.session_id is not None:
-                self._known_sessions[session.session_id] = _SessionInfo(
-                    session.session_id, session.shard, session.intents, session.seq
-                )
             self._sessions.remove(session)
             await self._notify()
         return ws
 
     async def _on_gateway_payload(self, session: _GatewaySession, payload: dict[str, Any]) -> None:
         op = payload.get("op")
-        data = payload.get("d")
+        raw_data = payload.get("d")
+        data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
         recorded = dict(payload)
         if isinstance(data, dict) and "token" in data:
             recorded["d"] = {k: v for k, v in data.items() if k != "token"}
@@ -1263,6 +1324,9 @@ class FakeDiscord:
         await self._notify()
 
     async def _identify(self, session: _GatewaySession, data: dict[str, Any]) -> None:
+        if session.session_id is not None:
+            await session.ws.close(code=4005, message=b"Already authenticated.")
+            return
         if self.token is not None and data.get("token") != self.token:
             await session.ws.close(code=4004, message=b"Authentication failed.")
             return
@@ -1275,8 +1339,9 @@ class FakeDiscord:
             session.shard = (shard_id, shard_count)
         session.intents = int(data.get("intents", 0))
         session.session_id = secrets.token_hex(16)
+        self._known_sessions[session.session_id] = session
         self.identifies.append({k: v for k, v in data.items() if k != "token"})
-        on_this_shard = not self._sessions_for_guild_check(session)
+        on_this_shard = not self._guild_on_other_shard(session)
         ready: dict[str, Any] = {
             "v": API_VERSION,
             "user": dict(self.bot_user.to_dict(), verified=True, mfa_enabled=False, email=None, locale="en-US"),
@@ -1301,7 +1366,7 @@ class FakeDiscord:
         if on_this_shard:
             await session.dispatch("GUILD_CREATE", self._guild_create_payload())
 
-    def _sessions_for_guild_check(self, session: _GatewaySession) -> bool:
+    def _guild_on_other_shard(self, session: _GatewaySession) -> bool:
         """True when the guild belongs to another shard than this session's."""
         if session.shard is None:
             return False
@@ -1309,15 +1374,18 @@ class FakeDiscord:
         return (self.guild_id >> 22) % shard_count != shard_id
 
     async def _resume(self, session: _GatewaySession, data: dict[str, Any]) -> None:
-        info = self._known_sessions.get(data.get("session_id") or "")
-        if info is None or (self.token is not None and data.get("token") != self.token):
-            await session.send(9, False)
+        old = self._known_sessions.get(data.get("session_id") or "")
+        if old is None or (self.token is not None and data.get("token") != self.token):
+            await session.send(9, False)  # not resumable: the client identifies anew
             return
-        session.session_id = info.session_id
-        session.shard = info.shard
-        session.intents = info.intents
-        session.seq = max(info.seq, int(data.get("seq") or 0))
+        if not old.ws.closed:
+            await old.ws.close(code=4000, message=b"Session resumed elsewhere.")
+        session.session_id = old.session_id
+        session.shard = old.shard
+        session.intents = old.intents
+        session.seq = max(old.seq, int(data.get("seq") or 0))
         session.ready = True
+        self._known_sessions[old.session_id or ""] = session
         # Events sent while the bot was away are not replayed.
         await session.dispatch("RESUMED", {"_trace": ["fake-gateway"]})
 
@@ -1455,7 +1523,12 @@ class FakeDiscord:
         return built
 
     def _interaction_payload(
-        self, ix_type: int, data: dict[str, Any], user: FakeUser, channel: dict[str, Any], locale: str,
+        self,
+        ix_type: int,
+        data: dict[str, Any],
+        user: FakeUser,
+        channel: dict[str, Any],
+        locale: str,
         message: dict[str, Any] | None = None,
     ) -> tuple[int, str, dict[str, Any]]:
         interaction_id = self._snowflake()
@@ -1502,7 +1575,12 @@ class FakeDiscord:
         return interaction_id, token, payload
 
     async def _send_interaction(
-        self, ix_type: int, data: dict[str, Any], user: FakeUser, channel: dict[str, Any], locale: str,
+        self,
+        ix_type: int,
+        data: dict[str, Any],
+        user: FakeUser,
+        channel: dict[str, Any],
+        locale: str,
         message: dict[str, Any] | None = None,
     ) -> FakeInteraction:
         interaction_id, token, payload = self._interaction_payload(ix_type, data, user, channel, locale, message)
@@ -1534,12 +1612,14 @@ class FakeDiscord:
         dm: bool = False,
         locale: str = "en-US",
         command_type: int = 1,
+        target: FakeUser | int | None = None,
     ) -> FakeInteraction:
         """Invokes a slash command as ``user`` (default ``fake.user``); returns the interaction.
 
         ``name`` is ``"cmd"``, ``"cmd sub"`` or ``"cmd group sub"``. ``dm=True`` invokes it in the
-        user's DM with the bot. Raises CommandUnavailable / FakeDiscordError as described in
-        the module docstring.
+        user's DM with the bot. Context menus: ``command_type=2`` with ``target=`` a FakeUser,
+        ``command_type=3`` with ``target=`` a message id. Raises CommandUnavailable /
+        FakeDiscordError as described in the module docstring.
         """
         user = user or self.user
         if dm:
@@ -1551,7 +1631,7 @@ class FakeDiscord:
                 raise FakeDiscordError(f"unknown channel {channel_id}")
             channel = found
         in_guild = bool(channel.get("guild_id"))
-        parts = name.split()
+        parts = name.split() if command_type == 1 else [name]
         cmd = self._find_command(parts[0], self.guild_id if in_guild else None, command_type)
         if cmd is None and self.strict_commands:
             synced = sorted(c["name"] for c in self.commands() + self.commands(self.guild_id))
@@ -1576,8 +1656,19 @@ class FakeDiscord:
             "id": cmd["id"] if cmd is not None else str(self._snowflake()),
             "name": parts[0],
             "type": command_type,
-            "options": nested,
         }
+        if command_type == 1:
+            data["options"] = nested
+        elif command_type == 2:
+            if not isinstance(target, FakeUser):
+                raise FakeDiscordError("a user command needs target=<FakeUser>")
+            data["target_id"] = self._resolve_value("target", 6, target, resolved, in_guild)
+        else:
+            target_message = self._messages.get(int(target)) if isinstance(target, int) else None
+            if target_message is None or int(target_message["channel_id"]) != int(channel["id"]):
+                raise FakeDiscordError(f"a message command needs target=<id of a message in channel {channel['id']}>")
+            data["target_id"] = target_message["id"]
+            resolved.setdefault("messages", {})[target_message["id"]] = target_message
         if resolved:
             data["resolved"] = resolved
         if cmd is not None and "guild_id" in cmd:
@@ -1671,7 +1762,7 @@ class FakeDiscord:
         try:
             async with self._changed:
                 await asyncio.wait_for(self._changed.wait_for(ready), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             recent = "\n".join(f"  {r.method} {r.path} -> {r.status}" for r in self.requests[-15:])
             raise AssertionError(f"timed out after {timeout}s waiting for {what}; last requests:\n{recent}") from None
 
@@ -1720,15 +1811,17 @@ class FakeDiscord:
     ) -> dict[str, Any]:
         """Returns the next message the bot created (any route) not returned before.
 
+        A deferred response's placeholder counts once an edit or followup gave it content.
         The message is the stored one, so later edits show. AssertionError on timeout.
         """
+
         def find() -> dict[str, Any] | None:
             for message_id in self._bot_message_ids:
                 if message_id in self._consumed_messages:
                     continue
                 message = self._messages.get(message_id)
-                if message is None:
-                    continue
+                if message is None or message["flags"] & FLAG_LOADING:
+                    continue  # deleted, or still "thinking..." (it counts once edited or replaced)
                 if channel_id is not None and int(message["channel_id"]) != channel_id:
                     continue
                 if predicate is None or predicate(message):
@@ -1745,10 +1838,7 @@ class FakeDiscord:
     def requests_to(self, method: str, path_regex: str) -> list[RecordedRequest]:
         """Returns every recorded request matching ``method`` ("*" any) and the path regex."""
         pattern = re.compile(path_regex)
-        return [
-            r for r in self.requests
-            if (method == "*" or r.method == method.upper()) and pattern.fullmatch(r.path)
-        ]
+        return [r for r in self.requests if (method == "*" or r.method == method.upper()) and pattern.fullmatch(r.path)]
 
     def inject_error(
         self,
@@ -1794,19 +1884,14 @@ class FakeDiscord:
             files: list[RecordedFile] = []
             reader = await request.multipart()
             async for part in reader:
-                if not hasattr(part, "read"):
-                    continue
+                if not isinstance(part, BodyPartReader):
+                    continue  # discord.py never nests multipart bodies
                 if part.name == "payload_json":
-                    payload = json.loads(await part.text())  # type: ignore[union-attr]
+                    payload = json.loads(await part.text())
                 else:
-                    data = await part.read()  # type: ignore[union-attr]
+                    data = await part.read()
                     files.append(
-                        RecordedFile(
-                            part.name or "",  # type: ignore[union-attr]
-                            part.filename,  # type: ignore[union-attr]
-                            part.headers.get("Content-Type"),
-                            bytes(data),
-                        )
+                        RecordedFile(part.name or "", part.filename, part.headers.get("Content-Type"), bytes(data))
                     )
             return payload, files
         raw = await request.read()
@@ -1824,7 +1909,7 @@ class FakeDiscord:
         rec = RecordedRequest(
             index=len(self.requests),
             method=request.method,
-            path=full_path[len(API_PREFIX):] if in_api else full_path,
+            path=full_path[len(API_PREFIX) :] if in_api else full_path,
             query=dict(request.query),
             json=body,
             files=files,
@@ -1868,8 +1953,12 @@ class FakeDiscord:
             ("POST", rf"/applications/{app}/guilds/{gid}/commands", self._upsert_command, True),
             ("GET", rf"/applications/{app}/guilds/{gid}/commands/{s.format('command_id')}", self._get_command, True),
             ("PATCH", rf"/applications/{app}/guilds/{gid}/commands/{s.format('command_id')}", self._edit_command, True),
-            ("DELETE", rf"/applications/{app}/guilds/{gid}/commands/{s.format('command_id')}", self._delete_command,
-             True),
+            (
+                "DELETE",
+                rf"/applications/{app}/guilds/{gid}/commands/{s.format('command_id')}",
+                self._delete_command,
+                True,
+            ),
             ("GET", rf"/guilds/{gid}", self._get_guild, True),
             ("GET", rf"/guilds/{gid}/channels", self._get_guild_channels, True),
             ("GET", rf"/guilds/{gid}/roles", self._get_roles, True),
@@ -1883,19 +1972,25 @@ class FakeDiscord:
             ("DELETE", rf"/channels/{cid}/messages/{mid}", self._delete_message, True),
             ("POST", rf"/channels/{cid}/typing", self._typing, True),
             ("PUT", rf"/channels/{cid}/messages/{mid}/reactions/(?P<emoji>[^/]+)/@me", self._add_reaction, True),
-            ("DELETE", rf"/channels/{cid}/messages/{mid}/reactions/(?P<emoji>[^/]+)/@me", self._remove_reaction,
-             True),
+            ("DELETE", rf"/channels/{cid}/messages/{mid}/reactions/(?P<emoji>[^/]+)/@me", self._remove_reaction, True),
             ("POST", rf"/channels/{cid}/messages/{mid}/threads", self._thread_from_message, True),
             ("POST", rf"/channels/{cid}/threads", self._thread_without_message, True),
             ("PUT", rf"/channels/{cid}/thread-members/@me", self._join_thread, True),
             ("POST", rf"/interactions/{s.format('interaction_id')}/{tok}/callback", self._interaction_callback, False),
             ("POST", rf"/webhooks/{app}/{tok}", self._execute_webhook, False),
-            ("GET", rf"/webhooks/{app}/{tok}/messages/(?P<message_id>@original|\d+)", self._get_webhook_message,
-             False),
-            ("PATCH", rf"/webhooks/{app}/{tok}/messages/(?P<message_id>@original|\d+)", self._edit_webhook_message,
-             False),
-            ("DELETE", rf"/webhooks/{app}/{tok}/messages/(?P<message_id>@original|\d+)",
-             self._delete_webhook_message, False),
+            ("GET", rf"/webhooks/{app}/{tok}/messages/(?P<message_id>@original|\d+)", self._get_webhook_message, False),
+            (
+                "PATCH",
+                rf"/webhooks/{app}/{tok}/messages/(?P<message_id>@original|\d+)",
+                self._edit_webhook_message,
+                False,
+            ),
+            (
+                "DELETE",
+                rf"/webhooks/{app}/{tok}/messages/(?P<message_id>@original|\d+)",
+                self._delete_webhook_message,
+                False,
+            ),
         ]
 
     async def _route(self, rec: RecordedRequest, in_api: bool) -> _Reply:
@@ -1903,7 +1998,11 @@ class FakeDiscord:
             rec.unhandled = True
             return _error(404, 0, "404: Not Found")
         for injected in self._injected:
-            if injected.times > 0 and injected.method in (rec.method, "*") and re.fullmatch(injected.path_regex, rec.path):
+            if (
+                injected.times > 0
+                and injected.method in (rec.method, "*")
+                and re.fullmatch(injected.path_regex, rec.path)
+            ):
                 injected.times -= 1
                 return _Reply(injected.status, injected.body, injected.headers)
         for method, pattern, handler, needs_auth in self._routes():
@@ -1937,7 +2036,12 @@ class FakeDiscord:
             {
                 "url": self.gateway_url,
                 "shards": self.recommended_shards,
-                "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1},
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 14_400_000,
+                    "max_concurrency": 1,
+                },
             },
         )
 
@@ -1981,12 +2085,16 @@ class FakeDiscord:
     def _validate_command(cmd: Mapping[str, Any], where: str) -> _Reply | None:
         name = cmd.get("name") or ""
         cmd_type = cmd.get("type", 1)
-        if not _COMMAND_NAME.fullmatch(name) or (cmd_type == 1 and name != name.lower()):
+        # Context menu names may hold spaces and capitals; slash command names may not.
+        valid = _COMMAND_NAME.fullmatch(name) and name == name.lower() if cmd_type == 1 else 1 <= len(name) <= 32
+        if not valid:
             return _form_error(f"{where}.name", "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
         if cmd_type == 1:
             description = cmd.get("description") or ""
             if not 1 <= len(description) <= 100:
-                return _form_error(f"{where}.description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+                return _form_error(
+                    f"{where}.description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
+                )
         options = cmd.get("options") or []
         if len(options) > 25:
             return _form_error(f"{where}.options", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
@@ -2007,16 +2115,20 @@ class FakeDiscord:
             if option.get("required"):
                 if seen_optional:
                     return _form_error(
-                        f"{where}.options.{i}.required", "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                        f"{where}.options.{i}.required",
+                        "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
                         "Required options must be placed before non-required options",
                     )
             else:
                 seen_optional = True
             if len(option.get("choices") or []) > 25:
-                return _form_error(f"{where}.options.{i}.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+                return _form_error(
+                    f"{where}.options.{i}.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."
+                )
         return None
 
     def _normalize_command(self, payload: Mapping[str, Any], guild_id: str | None, command_id: int) -> dict[str, Any]:
+        permissions = payload.get("default_member_permissions")
         cmd: dict[str, Any] = {
             "id": str(command_id),
             "application_id": str(self.application_id),
@@ -2027,7 +2139,8 @@ class FakeDiscord:
             "description": payload.get("description", ""),
             "description_localizations": payload.get("description_localizations"),
             "options": payload.get("options") or [],
-            "default_member_permissions": payload.get("default_member_permissions"),
+            # Discord answers with a string whatever the client sent.
+            "default_member_permissions": None if permissions is None else str(permissions),
             "dm_permission": payload.get("dm_permission", True),
             "contexts": payload.get("contexts"),
             "integration_types": payload.get("integration_types") or [0],
@@ -2071,21 +2184,29 @@ class FakeDiscord:
             return problem
         payload = rec.json
         existing = next(
-            (int(c["id"]) for c in store.values() if (c["name"], c["type"]) == (payload["name"], payload.get("type", 1))),
+            (
+                int(c["id"])
+                for c in store.values()
+                if (c["name"], c["type"]) == (payload["name"], payload.get("type", 1))
+            ),
             None,
         )
         command_id = existing or self._snowflake()
         store[command_id] = self._normalize_command(payload, guild_id, command_id)
         return _Reply(200 if existing else 201, store[command_id])
 
-    async def _get_command(self, rec: RecordedRequest, app_id: str, command_id: str, guild_id: str | None = None) -> _Reply:
+    async def _get_command(
+        self, rec: RecordedRequest, app_id: str, command_id: str, guild_id: str | None = None
+    ) -> _Reply:
         store = self._command_store(app_id, guild_id)
         if isinstance(store, _Reply):
             return store
         cmd = store.get(int(command_id))
         return _Reply(200, cmd) if cmd else _error(404, 10063, "Unknown application command")
 
-    async def _edit_command(self, rec: RecordedRequest, app_id: str, command_id: str, guild_id: str | None = None) -> _Reply:
+    async def _edit_command(
+        self, rec: RecordedRequest, app_id: str, command_id: str, guild_id: str | None = None
+    ) -> _Reply:
         store = self._command_store(app_id, guild_id)
         if isinstance(store, _Reply):
             return store
@@ -2099,7 +2220,9 @@ class FakeDiscord:
         store[int(command_id)] = self._normalize_command(merged, guild_id, int(command_id))
         return _Reply(200, store[int(command_id)])
 
-    async def _delete_command(self, rec: RecordedRequest, app_id: str, command_id: str, guild_id: str | None = None) -> _Reply:
+    async def _delete_command(
+        self, rec: RecordedRequest, app_id: str, command_id: str, guild_id: str | None = None
+    ) -> _Reply:
         store = self._command_store(app_id, guild_id)
         if isinstance(store, _Reply):
             return store
@@ -2162,8 +2285,13 @@ class FakeDiscord:
         message = self._message_or_error(channel_id, message_id)
         return message if isinstance(message, _Reply) else _Reply(200, message)
 
-    def _attachments_from(self, channel_id: int, body: Mapping[str, Any], files: Sequence[RecordedFile],
-                          keep: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    def _attachments_from(
+        self,
+        channel_id: int,
+        body: Mapping[str, Any],
+        files: Sequence[RecordedFile],
+        keep: Sequence[dict[str, Any]] = (),
+    ) -> list[dict[str, Any]]:
         by_field = {f.field_name: f for f in files}
         kept = {a["id"]: a for a in keep}
         result: list[dict[str, Any]] = []
@@ -2179,15 +2307,25 @@ class FakeDiscord:
             if upload is not None:
                 result.append(
                     self._attachment_payload(
-                        channel_id, item.get("filename") or upload.filename or "file", upload.data, upload.content_type,
+                        channel_id,
+                        item.get("filename") or upload.filename or "file",
+                        upload.data,
+                        upload.content_type,
                         item.get("description"),
                     )
                 )
         return result
 
     def _message_from_body(
-        self, channel_id: int, body: Mapping[str, Any], files: Sequence[RecordedFile], *, msg_type: int = 0,
-        webhook_id: int | None = None, interaction_metadata: dict[str, Any] | None = None, extra_flags: int = 0,
+        self,
+        channel_id: int,
+        body: Mapping[str, Any],
+        files: Sequence[RecordedFile],
+        *,
+        msg_type: int = 0,
+        webhook_id: int | None = None,
+        interaction_metadata: dict[str, Any] | None = None,
+        extra_flags: int = 0,
     ) -> dict[str, Any] | _Reply:
         reference = None
         ref = body.get("message_reference")
@@ -2267,8 +2405,9 @@ class FakeDiscord:
             return problem
         self._apply_edit(message, body, rec.files)
         if self.echo_bot_messages:
-            await self.dispatch("MESSAGE_UPDATE", self._gateway_message(message), guild_id=self._guild_of(message),
-                                required=False)
+            await self.dispatch(
+                "MESSAGE_UPDATE", self._gateway_message(message), guild_id=self._guild_of(message), required=False
+            )
         return _Reply(200, message)
 
     def _guild_of(self, message: Mapping[str, Any]) -> int | None:
@@ -2336,7 +2475,11 @@ class FakeDiscord:
         if not 1 <= len(body.get("name") or "") <= 100:
             return _form_error("name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
         thread = await self._open_thread(
-            body["name"], int(channel_id), self.bot_user, thread_type=CH_PUBLIC_THREAD, thread_id=int(message_id),
+            body["name"],
+            int(channel_id),
+            self.bot_user,
+            thread_type=CH_PUBLIC_THREAD,
+            thread_id=int(message_id),
             auto_archive=body.get("auto_archive_duration") or 1440,
         )
         message["thread"] = thread
@@ -2352,7 +2495,10 @@ class FakeDiscord:
         if not 1 <= len(body.get("name") or "") <= 100:
             return _form_error("name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
         thread = await self._open_thread(
-            body["name"], int(channel_id), self.bot_user, thread_type=int(body.get("type") or CH_PRIVATE_THREAD),
+            body["name"],
+            int(channel_id),
+            self.bot_user,
+            thread_type=int(body.get("type") or CH_PRIVATE_THREAD),
             auto_archive=body.get("auto_archive_duration") or 1440,
         )
         return _Reply(201, thread)
@@ -2361,7 +2507,11 @@ class FakeDiscord:
         channel = self._channel_or_error(channel_id)
         if isinstance(channel, _Reply):
             return channel
-        return _Reply(204) if channel["type"] in THREAD_TYPES else _error(400, 50024, "Cannot execute action on this channel type")
+        return (
+            _Reply(204)
+            if channel["type"] in THREAD_TYPES
+            else _error(400, 50024, "Cannot execute action on this channel type")
+        )
 
     async def _create_dm(self, rec: RecordedRequest) -> _Reply:
         recipient = self._users.get(int((rec.json or {}).get("recipient_id") or 0))
@@ -2390,8 +2540,13 @@ class FakeDiscord:
     ) -> dict[str, Any] | _Reply:
         msg_type = 20 if ix.type == IX_APPLICATION_COMMAND else 0
         return self._message_from_body(
-            ix.channel_id, body, files, msg_type=msg_type, webhook_id=self.application_id,
-            interaction_metadata=self._interaction_metadata(ix), extra_flags=extra_flags,
+            ix.channel_id,
+            body,
+            files,
+            msg_type=msg_type,
+            webhook_id=self.application_id,
+            interaction_metadata=self._interaction_metadata(ix),
+            extra_flags=extra_flags,
         )
 
     async def _interaction_callback(self, rec: RecordedRequest, interaction_id: str, token: str) -> _Reply:
