@@ -343,6 +343,81 @@ def chat(store: StoreOption = None) -> None:
         engine.close()
 
 
+# --- evaluation -------------------------------------------------------------------------------
+@app.command(name="eval")
+def evaluate(
+    questions: Annotated[Path, typer.Option("--questions", help="Question file (JSON lines).")],
+    corpus: Annotated[list[Path] | None, typer.Option("--corpus", help="Folder(s) to ingest first (repeatable).")] = None,
+    store: Annotated[Path | None, typer.Option("--store", help="Store to use (default: a temporary one).")] = None,
+    k: Annotated[int, typer.Option("--k", help="Retrieval depth scored.")] = 10,
+    retriever: Annotated[str, typer.Option("--retriever", help="dense, bm25 or hybrid.")] = "hybrid",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the metrics here.")] = None,
+) -> None:
+    """Run a question file through the whole pipeline and print hits@k, MRR, evidence recall,
+    answer match, abstention, citation precision and latency, overall and per question type."""
+    import tempfile
+
+    from retrieval.evaluation import METRICS, evaluate as run_eval, load_questions, write_report
+    from retrieval.hybrid import HybridRetriever
+    from retrieval.service import build_engine
+
+    if retriever not in ("dense", "bm25", "hybrid"):
+        raise fail(f"--retriever must be dense, bm25 or hybrid, not {retriever!r}", 2)
+    try:
+        items = load_questions(questions)
+    except (OSError, ValueError) as e:
+        raise fail(str(e), 2) from None
+    temporary = None
+    if store is None:
+        if not corpus:
+            raise fail("give --corpus to ingest into a temporary store, or --store", 2)
+        temporary = tempfile.TemporaryDirectory(prefix="newsbot-eval-")
+        store = Path(temporary.name)
+    settings = load_settings(store)
+    try:
+        indexer = _indexer(settings)
+        try:
+            if corpus:
+                with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                              MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
+                    task = bar.add_task("reading the corpus", total=None)
+                    report = indexer.ingest(
+                        [str(c) for c in corpus],
+                        progress=lambda done, total: bar.update(task, description="indexing", completed=done, total=total),
+                    )
+                err.print(f"corpus: {report.counts()}", highlight=False)
+            embeddings = indexer.embeddings
+            client = indexer.client
+        finally:
+            indexer.close()
+        chosen = HybridRetriever.from_settings(settings, embeddings=embeddings, client=client, mode=retriever)
+        chosen.warm_up()
+        engine = build_engine(settings, embeddings=embeddings, client=client, retriever=chosen)
+        try:
+            result = run_eval(engine, items, k=k)
+        finally:
+            engine.close()
+    finally:
+        if temporary is not None:
+            temporary.cleanup()
+    result["retriever"] = retriever
+    result["questions"] = str(questions)
+    table = Table(title=f"eval: {questions.name} ({retriever}, k={k})")
+    table.add_column("type")
+    table.add_column("n", justify="right")
+    for metric in METRICS:
+        table.add_column(metric, justify="right")
+
+    def cell(value: Any) -> str:
+        return "-" if value is None else f"{value:.3f}" if isinstance(value, float) and value <= 1 else str(value)
+
+    for name, row in [*result["by_type"].items(), ("all", result)]:
+        table.add_row(name, str(row["n"]), *(cell(row[m]) for m in METRICS))
+    console.print(table)
+    if json_out:
+        write_report(result, json_out)
+
+
 # --- Discord -----------------------------------------------------------------------------------
 @app.command()
 def serve(store: StoreOption = None) -> None:

@@ -48,7 +48,9 @@ class LocalEmbeddings(Embeddings):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar in the CLI or the bot's log
         path = resolve_model_path(self.model_name)
         log.info("loading embedding model %s", path)
         return SentenceTransformer(path, device=self.device)

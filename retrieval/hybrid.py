@@ -146,6 +146,7 @@ class HybridRetriever(BaseRetriever):
     _keyword: KeywordIndex = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
         self._keyword = KeywordIndex(
             self.settings,
             self.client,

@@ -32,6 +32,7 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -118,7 +119,9 @@ class _Snapshot:
     def size(self) -> int:
         return len(self.ids)
 
+    @cached_property
     def known_outlets(self) -> list[str]:
+        """Distinct non-empty outlets, sorted (computed once per snapshot)."""
         used = np.unique(self.outlet_codes) if self.size else np.array([], dtype=np.int32)
         return sorted(self.outlets[int(i)] for i in used if self.outlets[int(i)].strip())
 
@@ -362,9 +365,24 @@ class KeywordIndex:
                         "next start", base, e)
             shutil.rmtree(folder, ignore_errors=True)
             return
-        for old in base.iterdir():
-            if old.is_dir() and old != folder:
-                shutil.rmtree(old, ignore_errors=True)
+        self._remove_old_folders(keep=folder)
+
+    def _remove_old_folders(self, keep: Path) -> None:
+        """Delete earlier builds. A folder another process wrote in the last minute may be the
+        one the manifest names by now, so only older ones go."""
+        try:
+            named = json.loads((self.directory / MANIFEST).read_text(encoding="utf-8")).get("folder")
+        except (OSError, ValueError, AttributeError):
+            named = None
+        cutoff = time.time() - 60
+        for old in self.directory.iterdir():
+            if not old.is_dir() or old == keep or old.name == named:
+                continue
+            try:
+                if old.stat().st_mtime < cutoff or named == keep.name:
+                    shutil.rmtree(old, ignore_errors=True)
+            except OSError:
+                continue
 
     def _load(self) -> _Snapshot | None:
         """Return the saved index (at whatever version it was built), or None."""
@@ -406,7 +424,7 @@ class KeywordIndex:
         """The distinct outlets of the indexed chunks, sorted (as current as the index)."""
         self.ensure_current()
         snapshot = self._snapshot
-        return snapshot.known_outlets() if snapshot else []
+        return list(snapshot.known_outlets) if snapshot else []
 
     def search(
         self,
@@ -435,7 +453,8 @@ class KeywordIndex:
         if outlets is not None or since_ts is not None or until_ts is not None:
             keep = np.ones(snapshot.size, dtype=bool)
             if outlets is not None:
-                wanted = [i for i, name in enumerate(snapshot.outlets) if name in set(outlets)]
+                allowed = set(outlets)
+                wanted = [i for i, name in enumerate(snapshot.outlets) if name in allowed]
                 if not wanted:
                     return []
                 keep &= np.isin(snapshot.outlet_codes, wanted)

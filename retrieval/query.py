@@ -76,6 +76,10 @@ def _outlet_aliases(outlet: str) -> set[str]:
     for acronym in (_acronym(words), _acronym(core)):
         if len(acronym) >= 3:
             aliases.add(acronym)
+    # "BBC Sport", "CNN Business": the leading acronym names the outlet on its own.
+    first = re.findall(r"[A-Za-z0-9]+", re.sub(r"^\s*the\s+", "", outlet, flags=re.IGNORECASE))
+    if len(first) >= 2 and first[0].isupper() and 2 <= len(first[0]) <= 5:
+        aliases.add(first[0].lower())
     return {a for a in aliases if a}
 
 
@@ -255,12 +259,13 @@ _CONTENT_STOPWORDS = frozenset(
 )
 
 
-def _outlet_pattern(known_outlets: list[str]) -> tuple[str, dict[str, str]]:
-    """Regex alternation over every alias of the known outlets, longest first, and alias -> outlet."""
-    by_alias: dict[str, str] = {}
-    for outlet in sorted(known_outlets, key=len):
+def _outlet_pattern(known_outlets: list[str]) -> tuple[str, dict[str, list[str]]]:
+    """Regex alternation over every alias of the known outlets, longest first, and alias ->
+    the outlets it names ("BBC" names both "BBC News" and "BBC Sport")."""
+    by_alias: dict[str, list[str]] = {}
+    for outlet in sorted(known_outlets):
         for alias in _outlet_aliases(outlet):
-            by_alias.setdefault(alias, outlet)
+            by_alias.setdefault(alias, []).append(outlet)
     aliases = sorted(by_alias, key=len, reverse=True)
     pieces = [r"[\s.\-]*".join(re.escape(w) for w in alias.split()) for alias in aliases]
     return r"(?:" + "|".join(rf"\b{p}\b" for p in pieces) + r")", by_alias
@@ -324,9 +329,9 @@ def parse_filters(question: str, *, today: date, known_outlets: list[str]) -> tu
             while m := regex.search(text):
                 for alias in alias_re.findall(m.group(0)):
                     key = " ".join(_words(alias))
-                    name = by_alias.get(key)
-                    if name and name not in outlets:
-                        outlets.append(name)
+                    for name in by_alias.get(key, []) + resolve_outlets([key], known):
+                        if name not in outlets:
+                            outlets.append(name)
                 keep = m.groupdict().get("keep") or ""
                 text = text[: m.start()] + f" {keep} " + text[m.end() :]
 

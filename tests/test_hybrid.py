@@ -119,25 +119,29 @@ def test_date_filters_are_inclusive_and_drop_undated_articles(news: Indexer, mod
     r = retriever(news, mode)
 
     def found(since: date | None, until: date | None) -> set[str]:
-        passages = r.search("rail fare rise", k=10, filters=SearchFilters(since=since, until=until))
+        # every article has the outlook sentence, so each mode could return each article
+        query = "rail fare rise and the sector outlook"
+        passages = r.search(query, k=10, filters=SearchFilters(since=since, until=until))
         return {p.source_id for p in passages}
 
+    # bbc-steel 20 Feb, bbc-rail 1 Mar, npr-rail 10 Mar, cnn-rail undated
     assert found(date(2017, 3, 1), date(2017, 3, 1)) == {"bbc-rail"}
     assert found(date(2017, 3, 1), date(2017, 3, 10)) == {"bbc-rail", "npr-rail"}
+    assert found(date(2017, 2, 21), date(2017, 3, 9)) == {"bbc-rail"}
     assert found(date(2017, 3, 2), None) == {"npr-rail"}
-    assert found(None, date(2017, 3, 9)) == {"bbc-rail"}
+    assert found(None, date(2017, 2, 20)) == {"bbc-steel"}
     assert "cnn-rail" in found(None, None)
 
 
 def test_a_question_with_filter_words_searches_what_it_asks(news: Indexer) -> None:
     r = retriever(news)
     query, filters = parse_filters(
-        "What did NPR report about rail fares since Monday?",
+        "What did NPR report about rail fares last week?",
         today=date(2017, 3, 15),
         known_outlets=r.outlets(),
     )
     assert r.outlets() == ["BBC News", "CNN", "NPR"]
-    assert [p.source_id for p in r.search(query, filters=filters)][:1] == ["npr-rail"]
+    assert (query, filters.outlets) == ("Rail fares?", ["NPR"])
     assert {p.source_id for p in r.search(query, filters=filters)} == {"npr-rail"}
 
 
@@ -268,7 +272,8 @@ def test_prefer_recent_lifts_newer_articles_without_sorting_by_date(indexer: Ind
 
 
 # --- the real model on real articles --------------------------------------------------------------
-BBC_SUBSET = [f"{cat}/{n:03d}" for cat in ("business", "tech", "entertainment", "politics") for n in range(1, 11)]
+# 20 real BBC articles (about 60 chunks): enough distractors for both halves to go wrong alone.
+BBC_SUBSET = [f"{cat}/{n:03d}" for cat in ("business", "tech") for n in range(1, 11)]
 
 
 @pytest.fixture(scope="module")

@@ -175,11 +175,16 @@ def test_a_large_index_rebuilds_in_the_background(
     retriever = bm25(settings, indexer, version_check_seconds=0.0, background_rebuild_min_chunks=1)
     assert sources(retriever, "Brannigan")[0] == "steel"
 
+    stale_version = retriever.keyword_index.version
+
     other = Indexer(settings, embeddings=fake_embeddings)
     try:
-        other.remove("steel")
-        # Whether or not the rebuild has finished, the deleted article is not returned.
-        assert sources(retriever, "Brannigan steel") == []
+        # Hold the rebuild back so the search below runs on the stale index, which still has
+        # the article: it must not come back anyway.
+        with retriever.keyword_index._build_lock:
+            other.remove("steel")
+            assert sources(retriever, "Brannigan steel") == []
+            assert retriever.keyword_index.version == stale_version
         write(corpus, "ferry", "Ferry strike ends", body("ferry crossings") + " The Zanzibar route reopens.")
         other.ingest([str(corpus)])
     finally:

@@ -103,6 +103,14 @@ def test_since_weekday_on_that_weekday_means_a_week_ago() -> None:
     assert filters.since == date(2017, 3, 6)
 
 
+def test_a_short_name_selects_every_outlet_it_names() -> None:
+    known = ["BBC News", "BBC Sport", "CNN"]
+    _, filters = parse_filters("Who scored, according to the BBC?", today=TODAY, known_outlets=known)
+    assert filters.outlets == ["BBC News", "BBC Sport"]
+    _, filters = parse_filters("Who scored, according to BBC Sport?", today=TODAY, known_outlets=known)
+    assert filters.outlets == ["BBC Sport"]
+
+
 def test_no_known_outlets_means_no_outlet_filter() -> None:
     query, filters = parse_filters("What did NPR report about the envoy?", today=TODAY, known_outlets=[])
     assert query == "What did NPR report about the envoy?"

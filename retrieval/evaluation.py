@@ -1,0 +1,216 @@
+"""Evaluation over a question file: retrieval hits, evidence recall, answers, abstention, latency.
+
+Questions are JSON lines: `id`, `type` (single | multi | null | followup), `question`,
+`answer`, `gold` (source_ids), `evidence` (sentences copied from the gold articles), `history`
+(earlier `{"question", "answer"}` turns), optionally `question_date` (what "this week" means for
+that question). Unknown fields are ignored. Every question goes through the same path a user's
+does: filters parsed from the question, follow-ups rewritten from the history, hybrid retrieval,
+the answerer and its verification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import statistics
+import time
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from retrieval.conversation import ConversationEngine, Turn
+from retrieval.models import Answer, Passage
+
+METRICS = (
+    "hits@1",
+    "hits@5",
+    "hits@10",
+    "mrr@10",
+    "evidence_recall@10",
+    "answer_match",
+    "null_abstention",
+    "false_abstention",
+    "citation_precision",
+    "latency_p50_ms",
+    "latency_p95_ms",
+)
+
+
+class HistoryTurn(BaseModel):
+    question: str
+    answer: str = ""
+
+
+class Question(BaseModel):
+    """One evaluation item (extra fields are ignored)."""
+
+    id: str
+    type: str = "single"
+    question: str
+    answer: str = ""
+    gold: list[str] = Field(default_factory=list)
+    evidence: list[str] = Field(default_factory=list)
+    history: list[HistoryTurn] = Field(default_factory=list)
+    question_date: date | None = None
+
+    @property
+    def answerable(self) -> bool:
+        return self.type != "null" and bool(self.gold)
+
+
+def load_questions(path: Path) -> list[Question]:
+    """Read a question file. Raises ValueError naming the file and line of a bad item."""
+    questions = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            questions.append(Question.model_validate_json(line))
+        except ValidationError as e:
+            raise ValueError(f"{path}:{number}: not a question item ({e.errors()[0]['msg']})") from e
+    if not questions:
+        raise ValueError(f"{path}: no questions")
+    return questions
+
+
+def normalise(text: str) -> str:
+    """Lower case, unified quotes and dashes, no markers or punctuation, single spaces."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = re.sub(r"\[\d+\]", " ", text)
+    text = text.replace("“", '"').replace("”", '"').replace("’", "'").replace("‘", "'")
+    text = re.sub(r"[^\w£$%.,' ]+", " ", text)
+    text = re.sub(r"(?<!\d)[.,]|[.,](?!\d)", " ", text)
+    return " ".join(text.split())
+
+
+def answer_matches(gold: str, answer_text: str) -> bool:
+    """The normalised gold answer is contained in the answer; for compound gold answers
+    ("X; Y"), every part is."""
+    text = normalise(answer_text)
+    parts = [normalise(p) for p in re.split(r";|\band\b", gold) if normalise(p)]
+    return bool(parts) and all(p in text for p in parts)
+
+
+def first_hit(passages: Sequence[Passage], gold: Iterable[str]) -> int | None:
+    """1-based rank of the first passage from a gold article, or None."""
+    wanted = set(gold)
+    for rank, passage in enumerate(passages, 1):
+        if passage.source_id in wanted:
+            return rank
+    return None
+
+
+def evidence_found(evidence: Sequence[str], passages: Sequence[Passage]) -> int:
+    """How many evidence sentences appear (whitespace-normalised) inside one of the passages."""
+    texts = [" ".join(p.text.split()) for p in passages]
+    return sum(1 for sentence in evidence if any(" ".join(sentence.split()) in t for t in texts))
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+class ItemResult(BaseModel):
+    id: str
+    type: str
+    rank: int | None
+    evidence_total: int
+    evidence_found: int
+    abstained: bool
+    answer_match: bool | None
+    cited: int
+    cited_gold: int
+    latency_ms: float
+    standalone: str
+    answer: str
+
+
+def summarise(results: Sequence[ItemResult], answerable_ids: set[str]) -> dict[str, Any]:
+    """The metrics over `results` (see the module docstring)."""
+    answerable = [r for r in results if r.id in answerable_ids]
+    nulls = [r for r in results if r.type == "null"]
+
+    def share(items: Sequence[ItemResult], test: Any) -> float | None:
+        return round(sum(1 for r in items if test(r)) / len(items), 4) if items else None
+
+    latencies = [r.latency_ms for r in results]
+    evidence_total = sum(r.evidence_total for r in answerable)
+    cited = sum(r.cited for r in answerable)
+    summary: dict[str, Any] = {
+        "n": len(results),
+        "hits@1": share(answerable, lambda r: r.rank is not None and r.rank <= 1),
+        "hits@5": share(answerable, lambda r: r.rank is not None and r.rank <= 5),
+        "hits@10": share(answerable, lambda r: r.rank is not None and r.rank <= 10),
+        "mrr@10": round(statistics.fmean([1 / r.rank if r.rank and r.rank <= 10 else 0.0 for r in answerable]), 4)
+        if answerable
+        else None,
+        "evidence_recall@10": round(sum(r.evidence_found for r in answerable) / evidence_total, 4)
+        if evidence_total
+        else None,
+        "answer_match": share(answerable, lambda r: bool(r.answer_match)),
+        "null_abstention": share(nulls, lambda r: r.abstained),
+        "false_abstention": share(answerable, lambda r: r.abstained),
+        "citation_precision": round(sum(r.cited_gold for r in answerable) / cited, 4) if cited else None,
+        "latency_p50_ms": round(_percentile(latencies, 0.5), 1),
+        "latency_p95_ms": round(_percentile(latencies, 0.95), 1),
+    }
+    return summary
+
+
+async def evaluate_item(engine: ConversationEngine, item: Question, k: int) -> ItemResult:
+    """Run one question as a user would ask it (with its history) and score it."""
+    history = [Turn(question=t.question, answer=t.answer) for t in item.history]
+    today = item.question_date or date.today()
+    start = time.perf_counter()
+    retrieved = await engine.retrieve(item.question, history, today=today, k=max(k, engine.settings.retrieval_k))
+    answer: Answer = await engine.answer_retrieved(item.question, retrieved)
+    latency = (time.perf_counter() - start) * 1000
+    top = retrieved.passages[:k]
+    gold = set(item.gold)
+    return ItemResult(
+        id=item.id,
+        type=item.type,
+        rank=first_hit(top, gold) if item.answerable else None,
+        evidence_total=len(item.evidence),
+        evidence_found=evidence_found(item.evidence, top),
+        abstained=answer.abstained,
+        answer_match=answer_matches(item.answer, answer.text) if item.answerable and item.answer else None,
+        cited=len(answer.citations),
+        cited_gold=sum(1 for c in answer.citations if c.passage.source_id in gold),
+        latency_ms=latency,
+        standalone=retrieved.standalone,
+        answer=answer.text,
+    )
+
+
+def evaluate(engine: ConversationEngine, questions: Sequence[Question], *, k: int = 10) -> dict[str, Any]:
+    """Run every question; return the overall metrics, the metrics per question type, and the
+    per-item results (`items`)."""
+
+    async def run_all() -> list[ItemResult]:
+        return [await evaluate_item(engine, q, k) for q in questions]
+
+    results = asyncio.run(run_all())
+    answerable_ids = {q.id for q in questions if q.answerable}
+    by_type: dict[str, list[ItemResult]] = defaultdict(list)
+    for r in results:
+        by_type[r.type].append(r)
+    report = summarise(results, answerable_ids)
+    report["by_type"] = {t: summarise(rs, answerable_ids) for t, rs in sorted(by_type.items())}
+    report["items"] = [r.model_dump() for r in results]
+    return report
+
+
+def write_report(report: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
