@@ -37,7 +37,7 @@ def configure_logging(verbose: bool) -> None:
         format="%(name)s: %(message)s",
         handlers=[RichHandler(console=err, show_path=False, show_time=False)],
     )
-    for noisy in ("httpx", "chromadb", "sentence_transformers", "trafilatura", "htmldate"):
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "trafilatura", "htmldate", "bm25s", "discord"):
         logging.getLogger(noisy).setLevel(logging.WARNING if verbose else logging.ERROR)
 
 
@@ -402,17 +402,20 @@ def evaluate(
             temporary.cleanup()
     result["retriever"] = retriever
     result["questions"] = str(questions)
+    rows = [*result["by_type"].items(), ("all", result)]
     table = Table(title=f"eval: {questions.name} ({retriever}, k={k})")
-    table.add_column("type")
-    table.add_column("n", justify="right")
+    table.add_column("metric")
+    for name, _ in rows:
+        table.add_column(name, justify="right")
+
+    def cell(value: Any, metric: str) -> str:
+        if value is None:
+            return "-"
+        return f"{value:.0f}" if metric.endswith("_ms") else f"{value:.3f}"
+
+    table.add_row("n", *(str(row["n"]) for _, row in rows))
     for metric in METRICS:
-        table.add_column(metric, justify="right")
-
-    def cell(value: Any) -> str:
-        return "-" if value is None else f"{value:.3f}" if isinstance(value, float) and value <= 1 else str(value)
-
-    for name, row in [*result["by_type"].items(), ("all", result)]:
-        table.add_row(name, str(row["n"]), *(cell(row[m]) for m in METRICS))
+        table.add_row(metric, *(cell(row[metric], metric) for _, row in rows))
     console.print(table)
     if json_out:
         write_report(result, json_out)

@@ -10,22 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-
-import tiktoken
-
 from ingest.models import Chunk
+from retrieval.tokens import get_encoding
 
 _PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=[ \t]*\n\s*\n|\s*\Z)", re.S)
 # A sentence ends at . ! ? (optionally followed by a closing quote or bracket) and whitespace.
 _SENTENCE = re.compile(r"\S.*?(?:[.!?][\"'”’)\]]*(?=\s)|\Z)", re.S)
 _WORD = re.compile(r"\S+")
-
-
-@lru_cache(maxsize=4)
-def get_encoding(name: str) -> tiktoken.Encoding:
-    """Return the tiktoken encoding `name`; the offline encodings register on import."""
-    return tiktoken.get_encoding(name)
 
 
 @dataclass(frozen=True)

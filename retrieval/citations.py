@@ -39,6 +39,8 @@ _ABBREVIATION = re.compile(
     r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|Gen|Gov|Sen|Rep|Rev|Lt|Col|Sgt|Capt|Inc|Ltd|Co|Corp|"
     r"No|vs|etc|approx|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)|\b[A-Z]|\b(?:[A-Za-z]\.)+[A-Za-z])\.$"
 )
+# Spellings small models use for a marker: "[Passage 2]", "[source 2]", "【2】".
+_LOOSE_MARKER = re.compile(r"[\[【]\s*(?:passage|source|doc(?:ument)?)?\s*#?(\d{1,3})\s*[\]】]", re.I)
 _WORD = re.compile(r"[\w£$€%]+(?:['’.,-][\w%]+)*", re.U)
 _QUOTE_CHARS = str.maketrans(
     {"“": '"', "”": '"', "„": '"', "‟": '"', "″": '"', "‘": "'", "’": "'", "‚": "'", "‛": "'",
@@ -110,29 +112,47 @@ def strip_markers(text: str) -> str:
     return MARKER.sub("", text).strip()
 
 
-def supporting_sentence(passage_text: str, claim: str) -> str:
-    """Return the sentence(s) of `passage_text` that `claim` rests on.
+def supporting_span(passage_text: str, claim: str) -> tuple[int, int]:
+    """Return the `(start, end)` span of the sentence(s) of `passage_text` that `claim` rests on.
 
     When the claim (or a quotation in it) appears in the passage verbatim, the sentences that
     contain it; otherwise the sentence sharing most words with the claim.
     """
     spans = split_sentences(passage_text)
     if not spans:
-        return passage_text.strip()
+        return 0, len(passage_text)
     normalized = normalize(passage_text)
     for probe in [strip_markers(claim), *quotations(claim)]:
         probe_n = normalize(probe).strip(" .,;:!?'\"")
         if len(probe_n) < 8 or probe_n not in normalized:
             continue
-        # Map the match back onto sentence spans through the same normalisation.
-        hits = [
-            (s, e) for s, e in spans if probe_n in normalize(passage_text[s:e]) or normalize(passage_text[s:e]) in probe_n
-        ]
+        hits = []
+        for s, e in spans:
+            sentence_n = normalize(passage_text[s:e])
+            if probe_n in sentence_n or sentence_n.strip(" .,;:!?'\"") in probe_n:
+                hits.append((s, e))
         if hits:
-            return passage_text[hits[0][0] : hits[-1][1]].strip()
+            return hits[0][0], hits[-1][1]
     claim_words = set(words(strip_markers(claim)))
-    best = max(spans, key=lambda span: len(claim_words & set(words(passage_text[span[0] : span[1]]))))
-    return passage_text[best[0] : best[1]].strip()
+    return max(spans, key=lambda span: len(claim_words & set(words(passage_text[span[0] : span[1]]))))
+
+
+def supporting_sentence(passage_text: str, claim: str) -> str:
+    """Return the sentence(s) of `passage_text` that `claim` rests on (see `supporting_span`)."""
+    start, end = supporting_span(passage_text, claim)
+    return passage_text[start:end].strip()
+
+
+def join_spans(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    """Return the text of `spans` in document order: touching spans as one run, others joined
+    with " … " (so the result is a quotation `contains_quotation` accepts)."""
+    merged: list[list[int]] = []
+    for start, end in sorted(set(spans)):
+        if merged and (start <= merged[-1][1] or not text[merged[-1][1] : start].strip()):
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return " … ".join(text[s:e].strip() for s, e in merged)
 
 
 @dataclass
@@ -160,10 +180,11 @@ def verify(text: str, passages: Sequence[Passage]) -> Verified:
     Returns the supported sentences with dense numbering and their citations; never raises on
     malformed answer text.
     """
+    text = _LOOSE_MARKER.sub(r"[\1]", text)
     problems: list[str] = []
     dropped = 0
     renumber: dict[int, int] = {}  # passage index -> new number
-    quotes_by_index: dict[int, list[str]] = {}
+    spans_by_index: dict[int, list[tuple[int, int]]] = {}
     lines = text.splitlines()
     out_lines: list[str] = []
     for line in lines:
@@ -191,10 +212,8 @@ def verify(text: str, passages: Sequence[Passage]) -> Verified:
                 continue
             for index in valid_in_sentence:
                 renumber.setdefault(index, len(renumber) + 1)
-                quote = supporting_sentence(passages[index].text, sentence)
-                quotes_by_index.setdefault(index, [])
-                if quote and quote not in quotes_by_index[index]:
-                    quotes_by_index[index].append(quote)
+                span = supporting_span(passages[index].text, sentence)
+                spans_by_index.setdefault(index, []).append(span)
             line_sentences.append(_rewrite_markers(sentence, set(valid_in_sentence), renumber, len(passages)))
         if line_sentences:
             out_lines.append(" ".join(line_sentences))
@@ -203,7 +222,7 @@ def verify(text: str, passages: Sequence[Passage]) -> Verified:
     while out_lines and not out_lines[-1]:
         out_lines.pop()
     citations = [
-        Citation(n=n, passage=passages[index], quote=" … ".join(quotes_by_index.get(index, [])))
+        Citation(n=n, passage=passages[index], quote=join_spans(passages[index].text, spans_by_index.get(index, [])))
         for index, n in sorted(renumber.items(), key=lambda item: item[1])
     ]
     return Verified(

@@ -34,13 +34,22 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from ingest.chunking import get_encoding
-from retrieval.answering import STOPWORDS, Answerer, DeltaCallback, ExtractiveAnswerer
+from retrieval.answering import (
+    NUMBER,
+    QUESTION_WORDS,
+    STOPWORDS,
+    Answerer,
+    DeltaCallback,
+    ExtractiveAnswerer,
+    entities,
+    text_words,
+)
 from retrieval.citations import strip_markers
 from retrieval.errors import LLMUnavailableError
 from retrieval.models import Answer, Passage, SearchFilters
 from retrieval.query import parse_filters
 from retrieval.settings import Settings
+from retrieval.tokens import get_encoding
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -87,6 +96,14 @@ class Turn(BaseModel):
     abstained: bool = False
     filters: SearchFilters = Field(default_factory=SearchFilters)
     tokens: int = 0
+
+
+class Retrieved(BaseModel):
+    """What retrieval found for one question: the question as searched, the filters, passages."""
+
+    standalone: str
+    filters: SearchFilters
+    passages: list[Passage]
 
 
 class HistoryStore(Protocol):
@@ -172,6 +189,12 @@ class SQLiteHistory:
                 "CREATE TABLE IF NOT EXISTS last_answers (conversation_id TEXT PRIMARY KEY, answer TEXT NOT NULL)"
             )
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SQLiteHistory:
+        """The history file beside the store (`newsbot-history.sqlite`), bounded by
+        `settings.history_tokens`."""
+        return cls(settings.state_dir / "newsbot-history.sqlite", settings.history_tokens)
+
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=10)
 
@@ -226,24 +249,10 @@ _LEADING = re.compile(
     r"^\s*(?:and|but|so|also|then|or|what about|how about|what else|why|how come|same)\b", re.I
 )
 _REFERENCE = re.compile(r"\b(?:the other(?: one)?|the same|the former|the latter|the first one|the second one)\b", re.I)
-_QUESTION_WORDS = frozenset(
-    "what which who whom whose when where why how is are was were do does did has have had can "
-    "could will would should may might tell give show list and but so also then or the a an in on "
-    "at for of to from by with about after before during since according former latter".split()
-)
-_CONNECTORS = frozenset("of for the and de du da la van von der al bin".split())
-_TOKEN = re.compile(r"[A-Za-z0-9£$€%][\w£$€%.,'’&-]*")
-_NUMBER = re.compile(r"^[£$€]?\d[\d,.]*(?:%|m|bn|k)?$")
-
-
-def _words(text: str) -> list[str]:
-    return [w.rstrip(".,'’") for w in _TOKEN.findall(text)]
-
-
 def is_followup(question: str) -> bool:
     """True when `question` probably leans on the conversation: it is very short, starts with
     "and"/"what about"/"why", names "the other one", or uses a pronoun before naming anyone."""
-    words = _words(question)
+    words = text_words(question)
     if not words:
         return False
     if len(words) <= 3 or _LEADING.match(question) or _REFERENCE.search(question):
@@ -253,55 +262,19 @@ def is_followup(question: str) -> bool:
     for i, word in enumerate(words):
         if word.lower() in _PRONOUNS:
             # "Which Labour MP says he..." names someone first; "Will he..." does not.
-            named_before = any(w[:1].isupper() and w.lower() not in _QUESTION_WORDS for w in words[1:i])
+            named_before = any(w[:1].isupper() and w.lower() not in QUESTION_WORDS for w in words[1:i])
             return not named_before
     return False
-
-
-def entities(text: str) -> list[str]:
-    """Return the capitalised phrases and numbers of `text`, in order, without repeats
-    ("Gordon Brown", "Department for International Development", "£50m", "2005")."""
-    text = strip_markers(re.sub(r"^As of [^:]{3,30}:\s*", "", text))
-    found: list[str] = []
-    for sentence in re.split(r"(?<=[.!?])\s+|\n+", text):
-        words = _words(sentence)
-        phrase: list[str] = []
-
-        def flush() -> None:
-            while phrase and phrase[-1].lower() in _CONNECTORS:
-                phrase.pop()
-            if phrase:
-                name = re.sub(r"['’]s$", "", " ".join(phrase))
-                if name and name.lower() not in (f.lower() for f in found):
-                    found.append(name)
-            phrase.clear()
-
-        for i, word in enumerate(words):
-            capital = word[:1].isupper() and not (i == 0 and word.lower() in _QUESTION_WORDS)
-            if _NUMBER.match(word):
-                flush()
-                if word.lower() not in (f.lower() for f in found):
-                    found.append(word)
-            elif capital and word.lower() not in _QUESTION_WORDS or (
-                capital and phrase
-            ):
-                phrase.append(word)
-            elif phrase and word.lower() in _CONNECTORS:
-                phrase.append(word)
-            else:
-                flush()
-        flush()
-    return found
 
 
 def keywords(text: str, limit: int = 4) -> list[str]:
     """Return up to `limit` topic words of `text` (lower-case words that are not stopwords)."""
     found: list[str] = []
-    for word in _words(strip_markers(text)):
+    for word in text_words(strip_markers(text)):
         lower = word.lower()
-        if word[:1].isupper() or _NUMBER.match(word) or len(lower) < 4:
+        if word[:1].isupper() or NUMBER.match(word) or len(lower) < 4:
             continue
-        if lower in STOPWORDS or lower in _QUESTION_WORDS or lower in found:
+        if lower in STOPWORDS or lower in QUESTION_WORDS or lower in found:
             continue
         found.append(lower)
         if len(found) == limit:
@@ -321,10 +294,10 @@ def rewrite_offline(question: str, history: Sequence[Turn]) -> str:
     previous = history[-1]
     prev_question = previous.standalone or previous.question
     asked = question.strip()
-    if len(_words(asked)) <= 3:
+    if len(text_words(asked)) <= 3:
         return f"{asked} {re.sub(r'[?.!]+$', '', _strip_context(prev_question))}?".strip()
 
-    names = [e for e in entities(_strip_context(prev_question)) if " " in e and not _NUMBER.match(e)]
+    names = [e for e in entities(_strip_context(prev_question)) if " " in e and not NUMBER.match(e)]
     rewritten = asked
     if len(names) == 1:
         name = names[0]
@@ -362,7 +335,7 @@ def _first_sentence(text: str) -> str:
 class ConversationEngine:
     """Answers questions in conversations, keeping per-conversation history.
 
-    `retriever` has `search(query, *, k, filters)` and `known_outlets()`; `answerer` is an
+    `retriever` has `search(query, *, k, filters)` and `outlets()`; `answerer` is an
     `ExtractiveAnswerer` or `LLMAnswerer`; `embeddings` builds the extractive fallback;
     `chat_model` (optional) condenses follow-ups; `history` defaults to an in-memory store
     bounded by `settings.history_tokens`; `today` says what "last week" means.
@@ -381,7 +354,8 @@ class ConversationEngine:
         self.settings = settings
         self.retriever = retriever
         self.answerer = answerer
-        self.fallback = answerer if isinstance(answerer, ExtractiveAnswerer) else ExtractiveAnswerer(settings, embeddings)
+        fallback = answerer if isinstance(answerer, ExtractiveAnswerer) else getattr(answerer, "extractive", None)
+        self.fallback: ExtractiveAnswerer = fallback or ExtractiveAnswerer(settings, embeddings)
         self.chat_model = chat_model
         self.today = today
         self.history: HistoryStore = history or InMemoryHistory(settings.history_tokens)
@@ -460,6 +434,46 @@ class ConversationEngine:
 
     # --- steps --------------------------------------------------------------------------------
 
+    async def retrieve(
+        self,
+        question: str,
+        history: Sequence[Turn],
+        *,
+        explicit: SearchFilters | None = None,
+        today: date | None = None,
+        k: int | None = None,
+    ) -> Retrieved:
+        """Parse the filters stated in `question`, rewrite it to stand alone from `history`, and
+        retrieve passages (`k`, default settings.retrieval_k). `today` resolves relative dates
+        ("last week"); default: the engine's clock."""
+        outlets = await asyncio.to_thread(known_outlets, self.retriever)
+        searched, stated = parse_filters(question, today=today or self.today(), known_outlets=list(outlets))
+        standalone = await self.standalone_question(searched, history)
+        filters = merge_filters(explicit, stated)
+        if filters.is_empty() and history and standalone != searched:
+            filters = history[-1].filters  # a follow-up keeps the scope of what it follows
+        log.info("question %r -> %r %s", question, standalone, filters.model_dump(exclude_defaults=True))
+        passages = await asyncio.to_thread(
+            self.retriever.search, standalone, k=k or self.settings.retrieval_k, filters=filters
+        )
+        return Retrieved(standalone=standalone, filters=filters, passages=passages)
+
+    async def answer_retrieved(
+        self, question: str, retrieved: Retrieved, *, on_delta: DeltaCallback | None = None
+    ) -> Answer:
+        """Answer from what `retrieve` found (its first settings.retrieval_k passages); an
+        unavailable language model gives the extractive answer with a notice."""
+        passages = retrieved.passages[: self.settings.retrieval_k]
+        try:
+            answer = await self.answerer.aanswer(retrieved.standalone, passages, on_delta=on_delta)
+        except LLMUnavailableError as e:
+            log.warning("answering extractively: %s", e)
+            answer = await self.fallback.aanswer(retrieved.standalone, passages)
+            answer.notice = LLM_UNAVAILABLE_NOTICE
+        return answer.model_copy(
+            update={"question": question, "standalone_question": retrieved.standalone, "filters": retrieved.filters}
+        )
+
     async def _ask(
         self,
         conversation_id: str,
@@ -468,25 +482,9 @@ class ConversationEngine:
         on_delta: DeltaCallback | None,
     ) -> Answer:
         history = await asyncio.to_thread(self.history.turns, conversation_id)
-        outlets = await asyncio.to_thread(known_outlets, self.retriever)
-        searched, stated = parse_filters(question, today=self.today(), known_outlets=list(outlets))
-        standalone = await self.standalone_question(searched, history)
-        filters = merge_filters(explicit, stated)
-        if filters.is_empty() and history and standalone != searched:
-            filters = history[-1].filters  # a follow-up keeps the scope of what it follows
-        log.info("question %r -> %r %s", question, standalone, filters.model_dump(exclude_defaults=True))
-
-        passages = await asyncio.to_thread(
-            self.retriever.search, standalone, k=self.settings.retrieval_k, filters=filters
-        )
-        try:
-            answer = await self.answerer.aanswer(standalone, passages, on_delta=on_delta)
-        except LLMUnavailableError as e:
-            log.warning("answering extractively: %s", e)
-            answer = await self.fallback.aanswer(standalone, passages)
-            answer.notice = LLM_UNAVAILABLE_NOTICE
-        answer = answer.model_copy(update={"question": question, "standalone_question": standalone, "filters": filters})
-        turn = self._turn(question, standalone, answer, filters)
+        retrieved = await self.retrieve(question, history, explicit=explicit)
+        answer = await self.answer_retrieved(question, retrieved, on_delta=on_delta)
+        turn = self._turn(question, retrieved.standalone, answer, retrieved.filters)
         await asyncio.to_thread(self.history.add, conversation_id, turn, answer)
         return answer
 

@@ -68,9 +68,12 @@ def model_kwargs(settings: Settings, *, max_tokens: int = ANSWER_MAX_TOKENS) -> 
     return kwargs
 
 
-def build_chat_model(settings: Settings, *, max_tokens: int = ANSWER_MAX_TOKENS) -> BaseChatModel:
+def build_chat_model(
+    settings: Settings, *, max_tokens: int = ANSWER_MAX_TOKENS, **overrides: Any
+) -> BaseChatModel:
     """Return the chat model `settings.llm_model` names, configured with the base URL, key,
-    timeout and temperature from `settings`. Nothing is contacted here.
+    timeout and temperature from `settings`; `overrides` go to the model's constructor as well
+    (e.g. `http_async_client=` for ChatOpenAI). Nothing is contacted here.
 
     Raises LLMUnavailableError when `llm_model` is empty, names an unknown provider, or its
     LangChain package is not installed.
@@ -84,7 +87,8 @@ def build_chat_model(settings: Settings, *, max_tokens: int = ANSWER_MAX_TOKENS)
     if provider and model.startswith(f"{provider}:"):
         model = model[len(provider) + 1 :]
     try:
-        return init_chat_model(model, model_provider=provider or None, **model_kwargs(settings, max_tokens=max_tokens))
+        kwargs = model_kwargs(settings, max_tokens=max_tokens) | overrides
+        return init_chat_model(model, model_provider=provider or None, **kwargs)
     except ImportError as e:
         package = _PACKAGES.get(provider, f"the LangChain package for {provider or 'this provider'}")
         raise LLMUnavailableError(

@@ -171,7 +171,9 @@ def _relative_span(expr: str, today: date) -> _Span | None:
         monday = today - timedelta(days=today.weekday())
         if past:
             return _Span(monday - timedelta(days=7), monday - timedelta(days=1))
-        return _Span(monday, today)
+        # "This week" in news means the past seven days: a story from Sunday is "this week's"
+        # on Thursday, though the calendar week began on Monday.
+        return _Span(min(monday, today - timedelta(days=6)), today)
     if unit == "month":
         first = today.replace(day=1)
         if past:

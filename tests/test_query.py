@@ -37,7 +37,8 @@ D = date
         ("rail fares since Monday", "rail fares", [], D(2017, 3, 13), None, False),
         ("rail fares since Wednesday", "rail fares", [], D(2017, 3, 8), None, False),
         ("What happened to the pound last week?", "What happened to the pound?", [], D(2017, 3, 6), D(2017, 3, 12), False),
-        ("this week's football results", "football results", [], D(2017, 3, 13), D(2017, 3, 15), False),
+        # "This week" is the past seven days (today 2017-03-15, a Wednesday).
+        ("this week's football results", "football results", [], D(2017, 3, 9), D(2017, 3, 15), False),
         ("Who resigned yesterday?", "Who resigned?", [], D(2017, 3, 14), D(2017, 3, 14), False),
         ("Who resigned today?", "Who resigned?", [], D(2017, 3, 15), D(2017, 3, 15), False),
         ("strikes in the past 3 days", "strikes", [], D(2017, 3, 12), D(2017, 3, 15), False),

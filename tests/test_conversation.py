@@ -1,0 +1,386 @@
+"""The conversation engine: follow-ups, filters, history bounded by tokens and kept in SQLite,
+the extractive fallback when the language model is down, and a non-blocking event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.outputs import ChatGenerationChunk
+
+from ingest.chunking import Chunker
+from retrieval.answering import ExtractiveAnswerer, LLMAnswerer, terms
+from retrieval.citations import audit
+from retrieval.conversation import (
+    LLM_UNAVAILABLE_NOTICE,
+    ConversationEngine,
+    InMemoryHistory,
+    SQLiteHistory,
+    Turn,
+    entities,
+    is_followup,
+    merge_filters,
+    rewrite_offline,
+)
+from retrieval.errors import EmptyIndexError
+from retrieval.models import Answer, Passage, SearchFilters
+from retrieval.settings import Settings
+from retrieval.tokens import get_encoding
+
+BBC = Path(__file__).resolve().parents[2] / "shared" / "data" / "bbc"
+TODAY = date(2005, 3, 16)
+
+# politics/365: Gordon Brown's civil service cuts; business/173: Carlsberg; business/063: US
+# retail sales; tech/145: Pew survey of musicians; sport/167: Arjen Robben.
+ARTICLES = ("politics/365", "business/173", "business/063", "tech/145", "sport/167")
+
+
+def bbc_passages(source_id: str, *, outlet: str = "BBC News", published: datetime | None = None) -> list[Passage]:
+    raw = (BBC / f"{source_id}.txt").read_bytes().decode("utf-8", errors="replace")
+    title = raw.partition("\n")[0].strip()
+    return [
+        Passage(
+            chunk_id=f"{source_id}#{c.index}", text=c.text, source_id=source_id, story_id=source_id,
+            title=title, outlet=outlet, published_at=published, chunk_index=c.index,
+            char_start=c.char_start, char_end=c.char_end,
+        )
+        for c in Chunker(chunk_tokens=180, overlap=30).chunk(source_id, raw)
+    ]
+
+
+class FakeRetriever:
+    """Returns the passages sharing most question terms, and records what it was asked."""
+
+    def __init__(self, passages: list[Passage], *, delay: float = 0.0, error: Exception | None = None) -> None:
+        self.passages = passages
+        self.delay = delay
+        self.error = error
+        self.calls: list[tuple[str, SearchFilters | None]] = []
+
+    def search(self, query: str, *, k: int = 10, filters: SearchFilters | None = None) -> list[Passage]:
+        self.calls.append((query, filters))
+        if self.delay:
+            time.sleep(self.delay)  # blocking, like Chroma
+        if self.error:
+            raise self.error
+        wanted = set(terms(query))
+        scored = [(len(wanted & set(terms(p.title + " " + p.text))), i, p) for i, p in enumerate(self.passages)]
+        scored = [s for s in scored if s[0] > 0]
+        scored.sort(key=lambda s: (-s[0], s[1]))
+        return [p for _, _, p in scored[:k]]
+
+    def outlets(self) -> list[str]:
+        return sorted({p.outlet for p in self.passages})
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[Passage]:
+    return [p for sid in ARTICLES for p in bbc_passages(sid)]
+
+
+@pytest.fixture
+def retriever(corpus: list[Passage]) -> FakeRetriever:
+    return FakeRetriever(corpus)
+
+
+def engine(settings: Settings, retriever: Any, embeddings: Any, **kwargs: Any) -> ConversationEngine:
+    answerer = kwargs.pop("answerer", None) or ExtractiveAnswerer(settings, embeddings)
+    return ConversationEngine(settings, retriever, answerer, embeddings, today=lambda: TODAY, **kwargs)
+
+
+# --- follow-ups, offline ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what did he say about it?",
+        "and the other one?",
+        "why?",
+        "What about Heineken?",
+        "Will he have to give up his American citizenship to do the job?",
+        "Which constituency does he want to carry on representing?",
+        "And who took Steve Borthwick's place in the second row for that game?",
+    ],
+)
+def test_follow_ups_are_recognised(question: str) -> None:
+    assert is_followup(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Which former Conservative leader says he has given up on becoming prime minister?",
+        "How many jobs is Danish brewer Carlsberg planning to cut in Sweden?",
+        "What did Gordon Brown say about civil service jobs in his Budget?",
+    ],
+)
+def test_standalone_questions_are_left_alone(question: str) -> None:
+    assert not is_followup(question)
+    history = [Turn(question="What did Arjen Robben say about Chelsea?")]
+    assert rewrite_offline(question, history) == question
+
+
+def test_offline_rewrite_replaces_an_unambiguous_pronoun_and_carries_the_topic() -> None:
+    history = [Turn(question="How many civil service jobs has Gordon Brown cut?", answer="12,500 jobs had gone [1].")]
+    rewritten = rewrite_offline("what did he say about it?", history)
+    assert rewritten.startswith("what did Gordon Brown say about it?")
+    assert "civil" in rewritten and "service" in rewritten
+
+
+def test_offline_rewrite_carries_names_from_the_previous_answer() -> None:
+    history = [
+        Turn(
+            question="Which former Conservative leader says he has given up on becoming prime minister?",
+            answer="Former Tory leader William Hague has ruled out a return to the party leadership [1].",
+        )
+    ]
+    rewritten = rewrite_offline("Which constituency does he want to carry on representing?", history)
+    assert "William Hague" in rewritten and "Conservative" in rewritten
+
+
+def test_offline_rewrite_of_a_bare_why_takes_the_previous_question() -> None:
+    history = [Turn(question="Why did US retail sales fall in January?", answer="...")]
+    assert rewrite_offline("why?", history) == "why? Why did US retail sales fall in January?"
+
+
+def test_entities_are_capitalised_phrases_and_numbers() -> None:
+    found = entities("What did Gordon Brown tell the Department for International Development about the £50m in 2005?")
+    assert found == ["Gordon Brown", "Department for International Development", "£50m", "2005"]
+
+
+# --- the engine ---------------------------------------------------------------------------------
+
+
+async def test_a_follow_up_about_a_named_person_retrieves_passages_about_them(
+    settings: Settings, retriever: FakeRetriever, local_embeddings: Any
+) -> None:
+    bot = engine(settings, retriever, local_embeddings)
+    first = await bot.ask("thread-1", "How many civil service jobs has Gordon Brown cut?")
+    assert not first.abstained
+    follow = await bot.ask("thread-1", "what did he say about it?")
+    query, _ = retriever.calls[-1]
+    assert "Gordon Brown" in query
+    assert follow.standalone_question == query and follow.question == "what did he say about it?"
+    assert not follow.abstained
+    assert {c.passage.source_id for c in follow.citations} == {"politics/365"}
+    assert audit(follow) == []
+
+
+async def test_conversations_are_kept_apart(settings: Settings, retriever: FakeRetriever, local_embeddings: Any) -> None:
+    bot = engine(settings, retriever, local_embeddings)
+    await bot.ask("dm-alice", "How many civil service jobs has Gordon Brown cut?")
+    await bot.ask("dm-bob", "what did he say about it?")
+    assert "Gordon Brown" not in retriever.calls[-1][0]
+
+
+async def test_history_is_bounded_by_tokens_oldest_first(
+    settings: Settings, retriever: FakeRetriever, local_embeddings: Any
+) -> None:
+    small = settings.model_copy(update={"history_tokens": 150})
+    bot = engine(small, retriever, local_embeddings)
+    questions = [
+        "How many civil service jobs has Gordon Brown cut?",
+        "How many jobs is Carlsberg planning to cut in Sweden?",
+        "Why did US retail sales fall in January?",
+        "What do musicians think of the lawsuits against song swappers?",
+        "What chance did Arjen Robben give himself of playing against Barcelona?",
+    ]
+    for q in questions:
+        await bot.ask("thread", q)
+    turns = bot.history.turns("thread")
+    encoding = get_encoding(small.tokenizer_encoding)
+    counted = sum(len(encoding.encode_ordinary(t.question + t.standalone + t.answer)) for t in turns)
+    assert sum(t.tokens for t in turns) <= 150 and counted <= 150 + 5
+    assert 1 <= len(turns) < len(questions)
+    assert [t.question for t in turns] == questions[len(questions) - len(turns):]  # the newest kept
+
+
+async def test_one_turn_larger_than_the_budget_is_cut_to_fit(
+    settings: Settings, retriever: FakeRetriever, local_embeddings: Any
+) -> None:
+    tiny = settings.model_copy(update={"history_tokens": 30})
+    bot = engine(tiny, retriever, local_embeddings)
+    await bot.ask("t", "Why did US retail sales fall in January, and by how much?")
+    (turn,) = bot.history.turns("t")
+    assert turn.tokens <= 30 and turn.question.startswith("Why did US retail")
+    assert (await bot.last_answer("t")).citations  # /sources still has the whole answer
+
+
+async def test_sqlite_history_survives_a_new_engine(
+    settings: Settings, retriever: FakeRetriever, local_embeddings: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "history.sqlite"
+    first = engine(settings, retriever, local_embeddings, history=SQLiteHistory(path, settings.history_tokens))
+    answer = await first.ask("guild-1/thread-9", "How many civil service jobs has Gordon Brown cut?")
+    del first
+
+    restarted = engine(settings, retriever, local_embeddings, history=SQLiteHistory(path, settings.history_tokens))
+    last = await restarted.last_answer("guild-1/thread-9")
+    assert last == answer
+    await restarted.ask("guild-1/thread-9", "what did he say about it?")
+    assert "Gordon Brown" in retriever.calls[-1][0]
+
+    await restarted.forget("guild-1/thread-9")
+    assert await restarted.last_answer("guild-1/thread-9") is None
+    assert SQLiteHistory(path).turns("guild-1/thread-9") == []
+
+
+def test_sqlite_history_is_bounded_like_memory(tmp_path: Path) -> None:
+    answer = Answer(question="q", text="a")
+    for store in (SQLiteHistory(tmp_path / "h.sqlite", max_tokens=100), InMemoryHistory(max_tokens=100)):
+        for i in range(10):
+            store.add("c", Turn(question=f"q{i}", tokens=30), answer)
+        assert [t.question for t in store.turns("c")] == ["q7", "q8", "q9"]
+        assert store.turns("other") == [] and store.last_answer("other") is None
+
+
+async def test_filters_in_the_question_reach_the_retriever_and_merge_with_explicit_ones(
+    settings: Settings, corpus: list[Passage], local_embeddings: Any
+) -> None:
+    retriever = FakeRetriever(corpus + bbc_passages("business/173", outlet="NPR"))
+    bot = engine(settings, retriever, local_embeddings)
+    answer = await bot.ask("t", "What did NPR report about Carlsberg jobs last week?")
+    query, filters = retriever.calls[-1]
+    assert "NPR" not in query and "last week" not in query and "Carlsberg" in query
+    assert filters == SearchFilters(outlets=["NPR"], since=date(2005, 3, 7), until=date(2005, 3, 13))
+    assert answer.filters == filters
+
+    explicit = SearchFilters(outlets=["BBC News"])
+    await bot.ask("t2", "What did NPR report about Carlsberg jobs last week?", filters=explicit)
+    assert retriever.calls[-1][1] == SearchFilters(outlets=["BBC News"], since=date(2005, 3, 7), until=date(2005, 3, 13))
+    assert merge_filters(None, explicit) == explicit
+
+
+async def test_the_chat_model_condenses_follow_ups_when_configured(
+    settings: Settings, retriever: FakeRetriever, local_embeddings: Any
+) -> None:
+    condenser = GenericFakeChatModel(messages=iter(["What did Gordon Brown say about civil service job cuts?"]))
+    bot = engine(settings, retriever, local_embeddings, chat_model=condenser)
+    await bot.ask("t", "How many civil service jobs has Gordon Brown cut?")  # not a follow-up: no call
+    await bot.ask("t", "what did he say about it?")
+    assert retriever.calls[-1][0] == "What did Gordon Brown say about civil service job cuts?"
+
+
+class DownChatModel(GenericFakeChatModel):
+    """A chat model whose server is down."""
+
+    def _generate(self, *args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("connection refused")
+
+    async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        raise ConnectionError("connection refused")
+        yield  # pragma: no cover
+
+    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        raise ConnectionError("connection refused")
+
+
+async def test_a_down_language_model_gives_the_extractive_answer_with_a_notice(
+    settings: Settings, retriever: FakeRetriever, local_embeddings: Any
+) -> None:
+    down = DownChatModel(messages=iter([]))
+    llm_settings = settings.model_copy(update={"llm_model": "openai:down"})
+    answerer = LLMAnswerer(llm_settings, down, local_embeddings)
+    bot = engine(llm_settings, retriever, local_embeddings, answerer=answerer, chat_model=down)
+    answer = await bot.ask("t", "How many jobs is Carlsberg planning to cut in Sweden?")
+    assert answer.notice == LLM_UNAVAILABLE_NOTICE
+    assert "200 jobs in Sweden" in answer.text and audit(answer) == []
+    # the condense step fails too, and the follow-up is rewritten offline instead
+    await bot.ask("t", "What about Heineken?")
+    assert "Carlsberg" in retriever.calls[-1][0]
+
+
+async def test_retrieval_errors_propagate(settings: Settings, corpus: list[Passage], local_embeddings: Any) -> None:
+    bot = engine(settings, FakeRetriever(corpus, error=EmptyIndexError("nothing is indexed")), local_embeddings)
+    with pytest.raises(EmptyIndexError):
+        await bot.ask("t", "Anything?")
+    assert bot.history.turns("t") == []
+
+
+async def test_asking_never_blocks_the_event_loop(
+    settings: Settings, corpus: list[Passage], local_embeddings: Any
+) -> None:
+    bot = engine(settings, FakeRetriever(corpus, delay=1.0), local_embeddings)
+    gaps: list[float] = []
+
+    async def heartbeat() -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.02)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    beat = asyncio.create_task(heartbeat())
+    await bot.ask("t", "How many jobs is Carlsberg planning to cut in Sweden?")
+    beat.cancel()
+    assert len(gaps) > 10
+    assert max(gaps) < 0.5  # a retriever that sleeps 1 s in its thread never stalls the loop
+
+
+def test_ask_sync_for_the_cli(settings: Settings, retriever: FakeRetriever, local_embeddings: Any) -> None:
+    bot = engine(settings, retriever, local_embeddings)
+    try:
+        answer = bot.ask_sync("cli", "How many jobs is Carlsberg planning to cut in Sweden?")
+        assert "200 jobs in Sweden" in answer.text
+        bot.ask_sync("cli", "What about Heineken?")
+        assert "Carlsberg" in retriever.calls[-1][0]
+        assert bot.last_answer_sync("cli") is not None
+    finally:
+        bot.close()
+
+
+async def test_an_empty_question_gets_a_prompt_not_an_error(
+    settings: Settings, retriever: FakeRetriever, local_embeddings: Any
+) -> None:
+    answer = await engine(settings, retriever, local_embeddings).ask("t", "   ")
+    assert answer.abstained and not retriever.calls
+
+
+# --- over a real store (once retrieval.hybrid exists) -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_store(tmp_path_factory: pytest.TempPathFactory, local_embeddings: Any) -> Any:
+    hybrid = pytest.importorskip("retrieval.hybrid")
+    from ingest.indexer import Indexer
+
+    folder = tmp_path_factory.mktemp("articles")
+    # Gordon Brown and other politicians, plus unrelated business, sport and tech stories.
+    for sid in ("politics/365", "politics/001", "politics/017", "politics/143", "business/173",
+                "business/063", "tech/145", "sport/167", "entertainment/175", "politics/031"):
+        target = folder / f"{sid}.txt"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((BBC / f"{sid}.txt").read_bytes())
+    settings = Settings(store_dir=tmp_path_factory.mktemp("store"), _env_file=None)  # type: ignore[call-arg]
+    indexer = Indexer(settings, embeddings=local_embeddings)
+    report = indexer.ingest([str(folder)])
+    assert not report.failed
+    retriever = hybrid.HybridRetriever(settings=settings, embeddings=local_embeddings, client=indexer.client)
+    yield settings, retriever
+    indexer.close()
+
+
+async def test_follow_up_over_a_real_store(real_store: Any, local_embeddings: Any) -> None:
+    settings, retriever = real_store
+    bot = ConversationEngine(
+        settings, retriever, ExtractiveAnswerer(settings, local_embeddings), local_embeddings, today=lambda: TODAY
+    )
+    first = await bot.ask("thread", "How many civil service jobs has Gordon Brown cut?")
+    assert not first.abstained and audit(first) == []
+    follow = await bot.ask("thread", "what did he say about it?")
+    assert "Gordon Brown" in follow.standalone_question
+    passages = await asyncio.to_thread(retriever.search, follow.standalone_question, k=settings.retrieval_k)
+    assert "Brown" in passages[0].text
+    assert not follow.abstained and audit(follow) == []
+    assert all("Brown" in c.passage.text for c in follow.citations)
+
+    off_topic = await bot.ask("thread", "Who was elected Pope by the cardinals after John Paul II died?")
+    assert off_topic.abstained and off_topic.closest
