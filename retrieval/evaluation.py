@@ -131,6 +131,7 @@ class ItemResult(BaseModel):
     cited: int
     cited_gold: int
     latency_ms: float
+    evidence_score: float
     standalone: str
     answer: str
 
@@ -188,6 +189,7 @@ async def evaluate_item(engine: ConversationEngine, item: Question, k: int) -> I
         cited=len(answer.citations),
         cited_gold=sum(1 for c in answer.citations if c.passage.source_id in gold),
         latency_ms=latency,
+        evidence_score=answer.evidence_score,
         standalone=retrieved.standalone,
         answer=answer.text,
     )

@@ -134,6 +134,9 @@ class HybridRetriever(BaseRetriever):
     recency_half_life_days: float = Field(
         30.0, description="With prefer_recent, the boost halves for every this many days older."
     )
+    span_weight: float = Field(
+        0.5, description="With soft dates, articles of the period gain this fraction of their score."
+    )
     version_check_seconds: float = Field(
         0.5, description="How often (at most) the keyword index compares its version to the store's."
     )
@@ -231,6 +234,9 @@ class HybridRetriever(BaseRetriever):
                 log.info("no outlet in the store matches %s", filters.outlets)
                 return []
         since_ts, until_ts = day_bounds(filters)
+        prefer_span = None
+        if filters.soft_dates and (since_ts is not None or until_ts is not None):
+            prefer_span, since_ts, until_ts = (since_ts, until_ts), None, None
         depth = max(self.depth, 3 * k)
 
         vector: list[float] | None = None
@@ -248,6 +254,8 @@ class HybridRetriever(BaseRetriever):
         ranked = self._fuse(dense, hits)
         if filters.prefer_recent:
             self._boost_recent(ranked)
+        if prefer_span is not None:
+            self._boost_span(ranked, *prefer_span)
         ranked.sort(key=lambda c: c.score, reverse=True)
         return self._pick(ranked, k, vector)
 
@@ -322,6 +330,15 @@ class HybridRetriever(BaseRetriever):
                 continue
             age_days = (newest - c.published_ts) / _SECONDS_PER_DAY
             c.score += abs(c.score) * self.recency_weight * math.pow(0.5, age_days / half_life)
+
+    def _boost_span(self, candidates: list[_Candidate], since_ts: int | None, until_ts: int | None) -> None:
+        """Soft dates: candidates published in the span gain `span_weight` of their score;
+        undated and other articles stay (the date may describe the event, not the article)."""
+        low = since_ts if since_ts is not None else -(2**62)
+        high = until_ts if until_ts is not None else 2**62
+        for c in candidates:
+            if c.published_ts >= 0 and low <= c.published_ts <= high:
+                c.score += abs(c.score) * self.span_weight
 
     def _diversify(self, ranked: list[_Candidate], k: int, gone: set[str]) -> list[_Candidate]:
         cap = self.settings.max_per_article if self.max_per_article is None else self.max_per_article

@@ -41,6 +41,12 @@ class SearchFilters(BaseModel):
     since: date | None = None
     until: date | None = None
     prefer_recent: bool = False
+    soft_dates: bool = Field(
+        False,
+        description="since/until rank articles of that period first instead of excluding the "
+        "rest: for dates a question mentions ('in 1995', 'in January'), which usually describe "
+        "the event rather than the article.",
+    )
 
     def is_empty(self) -> bool:
         return not (self.outlets or self.since or self.until or self.prefer_recent)
@@ -86,7 +92,7 @@ class Answer(BaseModel):
     filters: SearchFilters = Field(default_factory=SearchFilters)
     evidence_score: float = Field(
         0.0,
-        description="How well the best sentence of the retrieved passages matches the question "
-        "(see retrieval.answering.SentenceScorer); under settings.abstain_threshold the answer "
-        "abstains.",
+        description="How well the best sentence of the retrieved passages matches the question, "
+        "less a penalty for the question's names missing from every passage (see "
+        "retrieval.answering.Evidence.score); under settings.abstain_threshold the answer abstains.",
     )

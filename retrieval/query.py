@@ -97,6 +97,11 @@ _MONTH = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|a
 _DAY = r"(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?\b"
 _YEAR = r"(?:19|20)\d\d\b"
 _WEEKDAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day\b"
+_RELATIVE_WORDS = re.compile(
+    r"\b(?:last|this|previous|past|next|yesterday|today|tonight|monday|tuesday|wednesday|thursday"
+    r"|friday|saturday|sunday)\b",
+    re.IGNORECASE,
+)
 _RELATIVE = r"(?:(?:last|this|previous|past)\s+(?:week|month|year)|yesterday|today|tonight)\b"
 _DATE = (
     rf"(?:\d{{4}}-\d\d-\d\d\b"
@@ -337,6 +342,16 @@ def parse_filters(question: str, *, today: date, known_outlets: list[str]) -> tu
                 keep = m.groupdict().get("keep") or ""
                 text = text[: m.start()] + f" {keep} " + text[m.end() :]
 
+    # Dates named outright ("in 1995", "in January 2005", "on 2 August", "between 1987 and 1992")
+    # usually say when the event happened, not when the article was written: they become a soft
+    # preference and stay in the searched text. Relative dates ("since Monday", "last week",
+    # "this week", "in the past 3 days") scope the news itself: they filter.
+    hard = False
+    soft = False
+
+    def is_relative(expr: str) -> bool:
+        return bool(_RELATIVE_WORDS.search(expr))
+
     while m := _RANGE_RE.search(text):
         end_span = _resolve(m["b"], today)
         start_span = None
@@ -348,11 +363,17 @@ def parse_filters(question: str, *, today: date, known_outlets: list[str]) -> tu
         if start > end_span.end and not start_span.explicit_year:
             start = start.replace(year=start.year - 1)
         narrow(start, end_span.end)
-        text = _remove(text, m.start(), m.end())
+        if is_relative(m.group(0)):
+            hard = True
+            text = _remove(text, m.start(), m.end())
+        else:
+            soft = True
+            text = text[: m.start()] + "\x00" * (m.end() - m.start()) + text[m.end() :]
 
     while m := _ROLLING_RE.search(text):
         span = _rolling_span(m["n"], m["unit"], today)
         narrow(span.start, span.end)
+        hard = True
         text = _remove(text, m.start(), m.end())
 
     for m in list(_BOUND_RE.finditer(text))[::-1]:
@@ -368,6 +389,7 @@ def parse_filters(question: str, *, today: date, known_outlets: list[str]) -> tu
             narrow(None, span.start - timedelta(days=1))
         else:  # until, till, up to
             narrow(None, span.end)
+        hard = True
         text = _remove(text, m.start(), m.end())
 
     for m in list(_IN_RE.finditer(text))[::-1]:
@@ -376,24 +398,35 @@ def parse_filters(question: str, *, today: date, known_outlets: list[str]) -> tu
         if span is None or span.start > today:
             continue
         narrow(span.start, span.end)
-        text = _remove(text, m.start(), m.end())
+        if is_relative(m["d"]):
+            hard = True
+            text = _remove(text, m.start(), m.end())
+        else:
+            soft = True
 
     for m in list(_BARE_RE.finditer(text))[::-1]:
         span = _resolve(m["d"], today)
         if span is None:
             continue
         narrow(span.start, span.end)
-        text = _remove(text, m.start(), m.end())
+        if is_relative(m["d"]):
+            hard = True
+            text = _remove(text, m.start(), m.end())
+        else:
+            soft = True
 
     prefer_recent = False
     while m := _RECENT_RE.search(text):
         prefer_recent = True
         text = _remove(text, m.start(), m.end())
 
+    text = re.sub(r"\x00+", lambda m: question[m.start() : m.end()], text) if "\x00" in text else text
     cleaned = _tidy(text)
     if not _has_content(cleaned):
         cleaned = question.strip()
     elif cleaned and cleaned[0].islower() and question.strip()[:1].isupper():
         cleaned = cleaned[0].upper() + cleaned[1:]
-    filters = SearchFilters(outlets=outlets, since=since, until=until, prefer_recent=prefer_recent)
+    filters = SearchFilters(
+        outlets=outlets, since=since, until=until, prefer_recent=prefer_recent, soft_dates=soft and not hard
+    )
     return cleaned, filters

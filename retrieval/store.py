@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from filelock import FileLock, Timeout
@@ -15,6 +15,7 @@ from retrieval.settings import Settings
 
 if TYPE_CHECKING:
     import chromadb
+    import chromadb.config
     from chromadb.api import ClientAPI
     from langchain_chroma import Chroma
     from langchain_core.embeddings import Embeddings
@@ -22,35 +23,111 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+# A Chroma server that accepts a connection but does not answer (overloaded, paused) must not
+# hang a search or an ingest forever: chromadb's own HTTP session has no timeout.
+SERVER_CONNECT_TIMEOUT = 5.0
+SERVER_TIMEOUT = 60.0
+
+
 def open_client(settings: Settings) -> ClientAPI:
     """Return a Chroma client: `HttpClient` when `chroma_url` is set, else `PersistentClient`.
 
-    Raises StoreUnavailableError when the server cannot be reached.
+    A server client raises StoreUnavailableError, naming the URL, whenever the server cannot be
+    reached: here (chromadb connects at once) and on any later call while the server is down.
+    It needs no reopening: the first call after the server is back works again.
+
+    Raises StoreUnavailableError when the server cannot be reached or refuses the token.
     """
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     if settings.chroma_url:
-        url = urlparse(settings.chroma_url)
-        headers = {}
-        token = settings.chroma_token.get_secret_value()
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        try:
-            return chromadb.HttpClient(
-                host=url.hostname or "localhost",
-                port=url.port or (443 if url.scheme == "https" else 8000),
-                ssl=url.scheme == "https",
-                headers=headers or None,
-                settings=chroma_settings,
-            )
-        except Exception as e:
-            raise StoreUnavailableError(
-                f"the Chroma server at {settings.chroma_url} cannot be reached ({type(e).__name__})"
-            ) from e
+        return _open_server(settings, chroma_settings)
     settings.store_dir.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(settings.store_dir), settings=chroma_settings)
+
+
+def _open_server(settings: Settings, chroma_settings: chromadb.config.Settings) -> ClientAPI:
+    import chromadb
+    from chromadb.errors import AuthorizationError, ChromaAuthError
+
+    url = urlparse(settings.chroma_url)
+    shown = display_url(settings.chroma_url)
+    headers = {}
+    token = settings.chroma_token.get_secret_value()
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        client = chromadb.HttpClient(
+            host=url.hostname or "localhost",
+            port=url.port or (443 if url.scheme == "https" else 8000),
+            ssl=url.scheme == "https",
+            headers=headers or None,
+            settings=chroma_settings,
+        )
+    except (ChromaAuthError, AuthorizationError) as e:
+        raise StoreUnavailableError(
+            f"the Chroma server at {shown} refused newsbot's credentials: check CHROMA_TOKEN"
+        ) from e
+    except Exception as e:
+        raise server_unavailable(shown, e) from e
+    _raise_unavailable_when_down(client, shown)
+    return client
+
+
+def display_url(url: str) -> str:
+    """`url` without any user:password part, fit for messages and logs."""
+    parsed = urlparse(url)
+    if "@" not in parsed.netloc:
+        return url
+    return parsed._replace(netloc=parsed.netloc.rsplit("@", 1)[1]).geturl()
+
+
+def server_unavailable(shown_url: str, error: BaseException) -> StoreUnavailableError:
+    """The error for a Chroma server that cannot be reached: the URL and the network reason
+    (found in the exception chain: chromadb re-raises connection failures as ValueError)."""
+    import httpx
+
+    cause: BaseException | None = error
+    while cause is not None and not isinstance(cause, httpx.TransportError):
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, httpx.TimeoutException):
+        reason = "it did not answer in time"
+    elif cause is not None:
+        reason = str(cause) or type(cause).__name__
+    else:
+        reason = str(error) or type(error).__name__
+    return StoreUnavailableError(
+        f"the Chroma server at {shown_url} cannot be reached ({reason}); "
+        "check that it is running and that CHROMA_URL points to it"
+    )
+
+
+def _raise_unavailable_when_down(client: ClientAPI, shown_url: str) -> None:
+    """Make every request of `client` time out and fail with StoreUnavailableError when the
+    server is unreachable, instead of hanging or raising httpx's errors from deep in chromadb.
+
+    chromadb sends every request of a server client through one method of its HTTP API object;
+    it is wrapped on this client's instance only (each `HttpClient` gets its own)."""
+    import httpx
+
+    server = getattr(client, "_server", None)
+    send = getattr(server, "_make_request", None)
+    if server is None or send is None:
+        log.warning("this chromadb version is not the one newsbot knows: a Chroma server that "
+                    "goes down will raise chromadb's own errors")
+        return
+    timeout = httpx.Timeout(SERVER_TIMEOUT, connect=SERVER_CONNECT_TIMEOUT)
+
+    def make_request(method: str, path: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", timeout)
+        try:
+            return send(method, path, **kwargs)
+        except httpx.TransportError as e:
+            raise server_unavailable(shown_url, e) from e
+
+    setattr(server, "_make_request", make_request)  # noqa: B010 - an instance attribute
 
 
 def get_collection(client: ClientAPI, settings: Settings) -> chromadb.Collection:

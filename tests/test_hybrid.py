@@ -110,6 +110,17 @@ def test_outlet_filter_is_tolerant_and_excludes_the_rest(news: Indexer, mode: st
     assert {p.source_id for p in both} == {"npr-rail", "cnn-rail"}
 
 
+@pytest.mark.parametrize("mode", ["bm25", "hybrid"])  # fake dense scores are noise: no ranking claim
+def test_soft_dates_rank_the_period_first_but_keep_the_rest(news: Indexer, mode: str) -> None:
+    r = retriever(news, mode)
+    query = "rail fare rise and the sector outlook"
+    soft = SearchFilters(since=date(2017, 3, 10), until=date(2017, 3, 10), soft_dates=True)
+    passages = r.search(query, k=10, filters=soft)
+    ids = [p.source_id for p in passages]
+    assert ids[0] == "npr-rail"
+    assert {"bbc-rail", "cnn-rail"} <= set(ids), "undated and other articles are not excluded"
+
+
 def test_an_outlet_not_in_the_store_finds_nothing(news: Indexer) -> None:
     assert retriever(news).search("rail fares", filters=SearchFilters(outlets=["Fox News"])) == []
 

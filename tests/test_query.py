@@ -45,21 +45,23 @@ D = date
         ("What happened to stocks last month?", "What happened to stocks?", [], D(2017, 2, 1), D(2017, 2, 28), False),
         ("fires on Monday", "fires", [], D(2017, 3, 13), D(2017, 3, 13), False),
         # --- calendar dates ---------------------------------------------------------------------
+        # Dates named outright stay in the question and only rank that period first (soft):
+        # "in 1995" usually dates the event, not the article. "since"/"before" scope the news.
         ("news about rail since 3 March", "news about rail", [], D(2017, 3, 3), None, False),
         ("news about rail since March 3rd", "news about rail", [], D(2017, 3, 3), None, False),
         # A day later in the year than today is last year's.
         ("storms since 20 December", "storms", [], D(2016, 12, 20), None, False),
         ("storms since 2016-11-05", "storms", [], D(2016, 11, 5), None, False),
-        ("Who won the vote in March 2017?", "Who won the vote?", [], D(2017, 3, 1), D(2017, 3, 31), False),
-        ("Who won the Oscars in 2005?", "Who won the Oscars?", [], D(2005, 1, 1), D(2005, 12, 31), False),
-        ("floods in February", "floods", [], D(2017, 2, 1), D(2017, 2, 28), False),
-        ("floods in May", "floods", [], D(2016, 5, 1), D(2016, 5, 31), False),
-        ("flooding on 4 March 2016", "flooding", [], D(2016, 3, 4), D(2016, 3, 4), False),
-        ("Tell me about strikes between 1 and 5 March 2017", "Tell me about strikes", [], D(2017, 3, 1), D(2017, 3, 5), False),
-        ("strikes between 28 February and 2 March 2017", "strikes", [], D(2017, 2, 28), D(2017, 3, 2), False),
-        ("strikes between March 1 and March 5, 2016", "strikes", [], D(2016, 3, 1), D(2016, 3, 5), False),
-        ("strikes from March to May 2016", "strikes", [], D(2016, 3, 1), D(2016, 5, 31), False),
-        ("strikes between December and February 2017", "strikes", [], D(2016, 12, 1), D(2017, 2, 28), False),
+        ("Who won the vote in March 2017?", "Who won the vote in March 2017?", [], D(2017, 3, 1), D(2017, 3, 31), False),
+        ("Who won the Oscars in 2005?", "Who won the Oscars in 2005?", [], D(2005, 1, 1), D(2005, 12, 31), False),
+        ("floods in February", "floods in February", [], D(2017, 2, 1), D(2017, 2, 28), False),
+        ("floods in May", "floods in May", [], D(2016, 5, 1), D(2016, 5, 31), False),
+        ("flooding on 4 March 2016", "flooding on 4 March 2016", [], D(2016, 3, 4), D(2016, 3, 4), False),
+        ("Tell me about strikes between 1 and 5 March 2017", "Tell me about strikes between 1 and 5 March 2017", [], D(2017, 3, 1), D(2017, 3, 5), False),
+        ("strikes between 28 February and 2 March 2017", "strikes between 28 February and 2 March 2017", [], D(2017, 2, 28), D(2017, 3, 2), False),
+        ("strikes between March 1 and March 5, 2016", "strikes between March 1 and March 5, 2016", [], D(2016, 3, 1), D(2016, 3, 5), False),
+        ("strikes from March to May 2016", "strikes from March to May 2016", [], D(2016, 3, 1), D(2016, 5, 31), False),
+        ("strikes between December and February 2017", "strikes between December and February 2017", [], D(2016, 12, 1), D(2017, 2, 28), False),
         ("tax cuts before 2005", "tax cuts", [], None, D(2004, 12, 31), False),
         ("tax cuts after March 2016", "tax cuts", [], D(2016, 4, 1), None, False),
         ("tax cuts until 10 March", "tax cuts", [], None, D(2017, 3, 10), False),
@@ -69,7 +71,7 @@ D = date
         ("the most recent news about Greece", "news about Greece", [], None, None, True),
         ("newest phones from Apple", "phones from Apple", [], None, None, True),
         # --- combined ---------------------------------------------------------------------------
-        ("What did the BBC say about the match in March?", "The match?", ["BBC News"], D(2017, 3, 1), D(2017, 3, 31), False),
+        ("What did the BBC say about the match in March?", "The match in March?", ["BBC News"], D(2017, 3, 1), D(2017, 3, 31), False),
         ("latest from NPR on the envoy since Monday", "the envoy", ["NPR"], D(2017, 3, 13), None, True),
         # --- left alone -------------------------------------------------------------------------
         ("What will happen in 2030?", "What will happen in 2030?", [], None, None, False),
@@ -143,3 +145,20 @@ def test_outlet_matches(requested: str, outlet: str, matches: bool) -> None:
 def test_resolve_outlets_returns_store_spellings() -> None:
     assert resolve_outlets(["the bbc", "cnn"], ["BBC News", "CNN", "NPR"]) == ["BBC News", "CNN"]
     assert resolve_outlets(["Fox"], ["BBC News", "CNN"]) == []
+
+
+@pytest.mark.parametrize(
+    ("question", "soft"),
+    [
+        ("How much did Infinity Broadcasting pay in 1995 to settle?", True),
+        ("Why did US retail sales fall in January 2005?", True),
+        ("news about rail since 3 March", False),
+        ("What happened to the pound last week?", False),
+        ("Which movie topped the box office this week?", False),
+        ("strikes in the past 3 days", False),
+    ],
+)
+def test_named_dates_are_soft_and_relative_dates_filter(question: str, soft: bool) -> None:
+    _, filters = parse_filters(question, today=TODAY, known_outlets=KNOWN)
+    assert filters.since is not None or filters.until is not None
+    assert filters.soft_dates is soft
