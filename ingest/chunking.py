@@ -77,6 +77,14 @@ class Chunker:
         run_start: int | None = None
         run_end = start
         for word in _WORD.finditer(text, start, end):
+            if not self._within(word.group()):
+                # A "word" over the budget on its own (unspaced CJK prose, a long URL): flush the
+                # run, then cut the word itself, as little as possible.
+                if run_start is not None and run_end > run_start:
+                    units.append(_Unit(run_start, run_end, self._count(text[run_start:run_end])))
+                units.extend(self._split_chars(text, word.start(), word.end()))
+                run_start, run_end = None, word.end()
+                continue
             if run_start is None:
                 run_start = word.start()
             candidate = text[run_start : word.end()]
@@ -88,6 +96,24 @@ class Chunker:
             run_end = word.end()
         if run_start is not None and run_end > run_start:
             units.append(_Unit(run_start, run_end, self._count(text[run_start:run_end])))
+        return units
+
+    def _within(self, piece: str) -> bool:
+        return self._count(piece) <= self.chunk_tokens and self.fits(piece)
+
+    def _split_chars(self, text: str, start: int, end: int) -> list[_Unit]:
+        """Cut text[start:end] into the longest pieces within the budget (binary search)."""
+        units: list[_Unit] = []
+        while start < end:
+            low, high = start + 1, end  # text[start:low] is within the budget: one character is
+            while low < high:
+                middle = (low + high + 1) // 2
+                if self._within(text[start:middle]):
+                    low = middle
+                else:
+                    high = middle - 1
+            units.append(_Unit(start, low, self._count(text[start:low])))
+            start = low
         return units
 
     def chunk(self, source_id: str, text: str) -> list[Chunk]:

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 # Control characters other than tab and newline, C1 controls, zero-width characters and BOMs.
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u200b-\u200d\u2060\ufeff]")
 _SPACES_RE = re.compile(r"[^\S\n]+")
+_SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 
 # News agencies that appear in photo credits, and (after a slash only) other picture desks:
 # "Jason Armond/Los Angeles Times/Getty Images", "Paulo Lagos/Adobe Stock".
@@ -129,10 +130,12 @@ def normalise(text: str) -> str:
 
     Runs of spaces and tabs become one space and lines are stripped; line breaks are kept.
     """
-    text = unicodedata.normalize("NFC", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2029", "\n\n")
     text = text.replace("\u2028", "\n").replace("\t", " ")
-    text = _CONTROL_RE.sub("", text)
+    # Strip before composing: a zero-width character between a letter and its accent would
+    # otherwise keep them apart. Lone surrogates (from JSON escapes) are not text: they go too.
+    text = _SURROGATE_RE.sub("", _CONTROL_RE.sub("", text))
+    text = unicodedata.normalize("NFC", text)
     return "\n".join(_SPACES_RE.sub(" ", line).strip() for line in text.split("\n"))
 
 
@@ -224,9 +227,13 @@ def parse_date(value: object) -> datetime | None:
     parsed = _to_datetime(value)
     if parsed is None:
         return None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        if parsed.tzinfo is None or parsed.utcoffset() is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as e:  # a zone of 24 h or more; a date off the calendar in UTC
+        log.debug("not a date: %r (%s)", value, e)
+        return None
 
 
 def _to_datetime(value: object) -> datetime | None:

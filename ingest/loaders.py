@@ -353,6 +353,8 @@ def _json_articles(
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise SourceError(name, f"invalid JSON ({e.msg} at line {e.lineno})") from e
+    except (RecursionError, ValueError) as e:  # nested too deep; an integer over 4,300 digits
+        raise SourceError(name, f"unreadable JSON ({_json_limit(e)})") from e
     if isinstance(data, dict) and not _first(data, _TEXT_FIELDS):
         data = next((data[key] for key in _LIST_FIELDS if isinstance(data.get(key), list)), data)
     if isinstance(data, dict):
@@ -382,7 +384,12 @@ def _jsonl_articles(
             parsed.append((number, json.loads(line)))
         except json.JSONDecodeError as e:
             parsed.append((number, SourceError(f"{name}:{number}", f"invalid JSON ({e.msg})")))
+        except (RecursionError, ValueError) as e:
+            parsed.append((number, SourceError(f"{name}:{number}", f"unreadable JSON ({_json_limit(e)})")))
     records = [record for _, record in parsed if not isinstance(record, SourceError)]
+    if parsed and not records:
+        # Not JSON lines at all (a pretty-printed JSON file, a CSV): one error, not one a line.
+        raise SourceError(name, "no line is a JSON object: a .jsonl file holds one article object a line")
     if records:
         _check_has_articles(records, name)
     for number, record in parsed:
@@ -393,6 +400,12 @@ def _jsonl_articles(
                 record, name=f"{name}:{number}", fallback_id=f"{source_id}#{number}",
                 origin=origin, outlet=outlet,
             )
+
+
+def _json_limit(error: Exception) -> str:
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    return str(error).split(";")[0]
 
 
 def _check_has_articles(records: list[object], name: str) -> None:
