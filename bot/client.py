@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,9 @@ class NewsBot(commands.AutoShardedBot):
         state: BotState,
         **options: Any,
     ) -> None:
+        # The bot has no voice features: no start-up warnings about voice libraries.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents(),
@@ -72,6 +76,19 @@ class NewsBot(commands.AutoShardedBot):
                 await self.load_extension(extension)
             except Exception:
                 log.exception("could not load %s", extension)
+        # Runs after the token was accepted and before the gateway connects: a bad token fails
+        # fast, and the first question does not pay for loading the model and keyword index.
+        warm_up = getattr(self.retriever, "warm_up", None)
+        if callable(warm_up):
+            try:
+                await asyncio.to_thread(warm_up)
+            except Exception as e:  # the store may come back: answer what can be answered
+                log.warning("could not warm up the retriever (%s: %s)", type(e).__name__, e)
+        # The model, the store client and the keyword index live as long as the process. A full
+        # garbage collection walking them holds the event loop for up to a second (a stall users
+        # notice, and interactions expire after 3 s): move them out of the collector's sight.
+        gc.collect()
+        gc.freeze()
         if self.settings.dev_guild_id:
             guild = discord.Object(id=self.settings.dev_guild_id)
             self.tree.copy_global_to(guild=guild)

@@ -11,8 +11,6 @@ from retrieval.models import Answer, Citation, Passage
 MESSAGE_LIMIT = 2000
 MAX_SOURCES = 5
 
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+")
-
 
 def when(value: date | datetime | None) -> str:
     """`2 Mar 2017`, or '' for no date."""
@@ -57,63 +55,43 @@ def render_answer(answer: Answer) -> str:
 
 
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Split `text` into pieces of at most `limit` characters, on paragraph boundaries, else
-    sentence boundaries, else spaces; a word is never cut unless it alone exceeds the limit."""
+    """Return `text` as pieces of at most `limit` characters. Each cut falls at the last
+    paragraph break that leaves the piece at least half full, else the last line break, else the
+    last sentence end, else the last space: a word is cut only when it alone exceeds `limit`.
+    The text between cuts is kept exactly (line breaks included)."""
     text = text.strip()
-    if not text:
-        return []
     pieces: list[str] = []
-    current = ""
-    for unit in _units(text, limit):
-        joiner = unit[0]
-        body = unit[1]
-        candidate = f"{current}{joiner}{body}" if current else body
-        if len(candidate) <= limit:
-            current = candidate
-        else:
-            pieces.append(current)
-            current = body
-    if current:
-        pieces.append(current)
+    while len(text) > limit:
+        end, resume = _cut(text, limit)
+        pieces.append(text[:end].rstrip())
+        text = text[resume:].lstrip()
+    if text:
+        pieces.append(text)
     return pieces
 
 
-def _units(text: str, limit: int) -> list[tuple[str, str]]:
-    """(joiner, piece) pairs, each piece within `limit`."""
-    units: list[tuple[str, str]] = []
-    for para in text.split("\n\n"):
-        if len(para) <= limit:
-            units.append(("\n\n", para))
-            continue
-        first = True
-        for sentence in _SENTENCE_END.split(para):
-            for piece in _by_words(sentence, limit):
-                units.append(("\n\n" if first else " ", piece))
-                first = False
-    return units
+# Where a message may be cut, best first; group 1 is the whitespace dropped at the cut.
+_BREAKS = (
+    re.compile(r"\S(\s*\n[ \t]*\n\s*)"),  # paragraphs
+    re.compile(r"\S(\s*\n\s*)"),  # lines
+    re.compile(r"[.!?…][\"'”’)\]*_]*(\s+)"),  # sentences, after closing quotes
+    re.compile(r"\S(\s+)"),  # words
+)
 
 
-def _by_words(sentence: str, limit: int) -> list[str]:
-    if len(sentence) <= limit:
-        return [sentence]
-    out: list[str] = []
-    current = ""
-    for word in sentence.split(" "):
-        while len(word) > limit:  # a single enormous "word": cut it, nothing else is possible
-            if current:
-                out.append(current)
-                current = ""
-            out.append(word[:limit])
-            word = word[limit:]
-        candidate = f"{current} {word}" if current else word
-        if len(candidate) <= limit:
-            current = candidate
-        else:
-            out.append(current)
-            current = word
-    if current:
-        out.append(current)
-    return out
+def _cut(text: str, limit: int) -> tuple[int, int]:
+    """(end of this piece, start of the next) for a `text` longer than `limit`."""
+    window = text[: limit + 1]  # whitespace right after the limit still ends a full piece
+    for level, pattern in enumerate(_BREAKS):
+        best: re.Match[str] | None = None
+        for match in pattern.finditer(window):
+            if match.start(1) > limit:
+                break
+            best = match
+        is_words = level == len(_BREAKS) - 1
+        if best is not None and (is_words or best.start(1) >= limit // 2):
+            return best.start(1), best.end(1)
+    return limit, limit  # one word longer than a message: nothing else is possible
 
 
 def sources_detail(answer: Answer, limit: int = 300) -> str:

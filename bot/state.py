@@ -65,6 +65,11 @@ class BotState:
             ).fetchone()
         return Answer.model_validate_json(row[0]) if row else None
 
+    def forget_channel(self, channel_id: int) -> None:
+        """Drop the answers kept for a channel (`/forget`); votes already given stay."""
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM answers WHERE channel_id = ?", (channel_id,))
+
     def answer(self, answer_id: str) -> Answer | None:
         with self._lock:
             row = self._db.execute(

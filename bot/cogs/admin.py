@@ -70,7 +70,8 @@ class Admin(commands.Cog):
 
     async def cog_load(self) -> None:
         minutes = self.bot.settings.refresh_minutes
-        if minutes > 0 and self.bot.settings.feeds:
+        # No indexer when the bot is only declaring its commands (`newsbot sync`).
+        if minutes > 0 and self.bot.settings.feeds and self.bot.indexer is not None:
             self.refresh.change_interval(minutes=minutes)
             self.refresh.start()
 
@@ -134,7 +135,7 @@ class Admin(commands.Cog):
                 await interaction.edit_original_response(content=friendly_message(e))
                 return
             await asyncio.gather(*pending, return_exceptions=True)
-            log.info("reindex by %s done: %s", interaction.user.id, report.counts())
+            log.info("reindex by %s (%s) done: %s", interaction.user, interaction.user.id, report.counts())
             await interaction.edit_original_response(content=f"Re-index finished.\n{report_table(report)}")
 
     @app_commands.command(name="remove", description="Remove one article from the index (retractions).")

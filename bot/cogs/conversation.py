@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -56,8 +57,6 @@ class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button], template=r"newsb
 
     async def callback(self, interaction: discord.Interaction) -> None:
         bot: NewsBot = interaction.client  # type: ignore[assignment]
-        import asyncio
-
         recorded = await asyncio.to_thread(
             bot.state.record_feedback, self.answer_id, interaction.user.id, self.vote == "up"
         )
@@ -93,7 +92,7 @@ class Conversation(commands.Cog):
         """A polite refusal when the question is too long or the user asks too fast, else None."""
         limit = self.bot.settings.max_question_chars
         if len(question) > limit:
-            return f"That question is {len(question)} characters long; please keep it under {limit}."
+            return f"That question is {len(question)} characters long; please keep it to {limit} or fewer."
         if not self.bot.rate_limiter.allow(user_id):
             wait = self.bot.rate_limiter.retry_after(user_id)
             return f"You're asking quickly: please wait {wait} s before the next question."
@@ -103,38 +102,51 @@ class Conversation(commands.Cog):
         return await self.bot.engine.ask(str(conversation_id), question, filters=filters)
 
     async def remember(self, answer: Answer, channel_ids: list[int]) -> str:
-        import asyncio
-
         answer_id = uuid.uuid4().hex[:16]
         await asyncio.to_thread(self.bot.state.save_answer, answer_id, channel_ids, answer)
         return answer_id
 
     # --- messages -----------------------------------------------------------------------------
-    def question_from(self, message: discord.Message) -> str:
+    def addressed(self, message: discord.Message) -> bool:
+        """The message names the bot: a user mention, or its role (Discord often completes
+        "@NewsBot" to the bot's managed role). "@everyone" does not count."""
         me = self.bot.user
+        if me is None:
+            return False
+        if any(user.id == me.id for user in message.mentions):
+            return True
+        own_role = message.guild.self_role if message.guild is not None else None
+        return own_role is not None and own_role in message.role_mentions
+
+    def question_from(self, message: discord.Message) -> str:
+        """The message text without the mentions of the bot."""
         text = message.content
+        me = self.bot.user
         if me is not None:
             text = re.sub(rf"<@!?{me.id}>", " ", text)
+        own_role = message.guild.self_role if message.guild is not None else None
+        if own_role is not None:
+            text = text.replace(f"<@&{own_role.id}>", " ")
         return re.sub(r"\s+", " ", text).strip()
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot or self.bot.user is None:
-            return  # never answer itself or other bots
-        import asyncio
-
+            return  # never answer itself or other bots (or webhooks posing as them)
         channel = message.channel
         in_dm = message.guild is None
-        mentioned = self.bot.user.mentioned_in(message) and not message.mention_everyone
-        mentioned = mentioned or any(u.id == self.bot.user.id for u in message.mentions)
+        mentioned = not in_dm and self.addressed(message)
         in_thread = is_thread(channel)
         our_thread = in_thread and await asyncio.to_thread(self.bot.state.is_our_thread, channel.id)
         if not (in_dm or mentioned or our_thread):
             return
         question = self.question_from(message)
         if not question:
-            await channel.send("Ask me a question about the news, e.g. *what did the BBC report about Ofcom?*",
-                               allowed_mentions=NONE)
+            if in_dm or mentioned:
+                await channel.send(
+                    "Ask me a question about the news, e.g. *what did the BBC report about Ofcom?*",
+                    allowed_mentions=NONE,
+                )
             return
         refusal = self.refusal(message.author.id, question)
         if refusal:
@@ -142,28 +154,29 @@ class Conversation(commands.Cog):
             return
 
         target: discord.abc.Messageable = channel
-        if mentioned and not in_dm and not in_thread and self.bot.settings.answer_in_thread:
+        if mentioned and not in_thread and self.bot.settings.answer_in_thread:
             try:
-                target = await message.create_thread(name=thread_name(question))
-            except discord.HTTPException:
-                log.warning("could not open a thread in %s; answering inline", channel.id)
-        if is_thread(target) and not our_thread:
-            await asyncio.to_thread(self.bot.state.add_thread, target.id)  # type: ignore[attr-defined]
+                thread = await message.create_thread(name=thread_name(question))
+            except discord.HTTPException as e:
+                log.warning("could not open a thread in %s (%s); answering inline", channel.id, e)
+            else:
+                # Follow-ups there need no mention: only in threads the bot opened itself, never
+                # in a user's thread where it was mentioned once.
+                await asyncio.to_thread(self.bot.state.add_thread, thread.id)
+                target = thread
+        target_id: int = target.id  # type: ignore[attr-defined]
 
         try:
             async with target.typing():
-                answer = await self.answer(target.id, question)  # type: ignore[attr-defined]
+                answer = await self.answer(target_id, question)
         except Exception as e:  # one friendly sentence, the traceback in the log
             await target.send(friendly_message(e), allowed_mentions=NONE)
             return
-        answer_id = await self.remember(answer, sorted({target.id, channel.id}))  # type: ignore[attr-defined]
+        answer_id = await self.remember(answer, sorted({target_id, channel.id}))
         pieces = split_message(render_answer(answer))
         for i, piece in enumerate(pieces):
-            last = i == len(pieces) - 1
-            if last:
-                await target.send(piece, allowed_mentions=NONE, view=feedback_view(answer_id))
-            else:
-                await target.send(piece, allowed_mentions=NONE)
+            view = feedback_view(answer_id) if i == len(pieces) - 1 else None
+            await target.send(piece, allowed_mentions=NONE, view=view)
 
     # --- slash commands -----------------------------------------------------------------------
     def parse_since(self, since: str | None) -> date | None:
@@ -216,8 +229,6 @@ class Conversation(commands.Cog):
 
     @app_commands.command(name="sources", description="Show the passages behind the last answer in this channel.")
     async def sources(self, interaction: discord.Interaction) -> None:
-        import asyncio
-
         channel_id = interaction.channel_id or interaction.user.id
         answer = await asyncio.to_thread(self.bot.state.last_answer, channel_id)
         if answer is None:
@@ -230,6 +241,7 @@ class Conversation(commands.Cog):
     async def forget(self, interaction: discord.Interaction) -> None:
         channel_id = interaction.channel_id or interaction.user.id
         await self.bot.engine.forget(str(channel_id))
+        await asyncio.to_thread(self.bot.state.forget_channel, channel_id)
         await send_ephemeral(interaction, "Done: I've forgotten this conversation.")
 
 

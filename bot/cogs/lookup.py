@@ -73,8 +73,8 @@ class Lookup(commands.Cog):
         if not results:
             await interaction.followup.send(f"No indexed article matches {query!r}.", allowed_mentions=NONE)
             return
-        lines = [f"{source_line(None, p)}\n> {snippet(p.text)}" for p in results]
-        for piece in split_message("\n".join(lines)):
+        entries = [f"{source_line(None, p)}\n> {snippet(p.text)}" for p in results]
+        for piece in split_message("\n\n".join(entries)):  # a blank line keeps each entry whole
             await interaction.followup.send(piece, allowed_mentions=NONE)
 
     @app_commands.command(name="article", description="Show one indexed article by its id or URL.")

@@ -1,0 +1,256 @@
+"""Shared pieces of the bot's end-to-end tests: a small real news store, the conversation engine
+over it, and `NewsBot` wired to the fake Discord.
+
+The store (a dozen BBC articles, one article quoting "@everyone" and a role mention, and one long
+article) is built once per session with the real all-MiniLM-L6-v2 model; tests only read it.
+Each test builds its own fake Discord, bot state and bot.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.embeddings import Embeddings
+
+from bot.client import NewsBot
+from bot.state import BotState
+from ingest.indexer import Indexer, IngestReport
+from retrieval.conversation import ConversationEngine, SQLiteHistory
+from retrieval.models import Answer, SearchFilters
+from retrieval.service import build_engine
+from retrieval.settings import Settings
+from tests.fake_discord import FakeDiscord
+
+SHARED_BBC = Path(__file__).resolve().parents[2] / "shared" / "data" / "bbc"
+
+# politics/365: Gordon Brown's civil service cuts; business/173: Carlsberg; business/063: US
+# retail sales; the rest are distractors.
+BBC_IDS = (
+    "politics/365",
+    "business/173",
+    "business/063",
+    "tech/145",
+    "sport/167",
+    "business/001",
+    "business/002",
+    "tech/001",
+    "tech/002",
+    "entertainment/001",
+    "politics/001",
+    "sport/001",
+)
+
+PING_ID = "local/quillbury-festival"
+PING_TITLE = "Quillbury folk festival called off after floods"
+PING_PARAGRAPHS = (
+    (
+        "The Quillbury folk festival has been called off after floods left its showground under water, "
+        "its organisers said on Monday."
+    ),
+    (
+        "The organisers posted \"@everyone the Quillbury festival is off, refunds follow\" on the festival's "
+        "chat server and asked the <@&123> moderators to pin the message."
+    ),
+    "Ticket holders will get a full refund within 14 days, festival director Marta Ellwood said.",
+    "About 12,000 people had been expected at the three-day event in the Welsh borders.",
+)
+PING_TEXT = "\n\n".join(PING_PARAGRAPHS)
+
+LONG_ID = "local/harbour-bridge-inquiry"
+LONG_TITLE = "Harbour bridge inquiry publishes its final report"
+
+
+def long_article_text() -> str:
+    """Twenty-four paragraphs of distinct sentences (about 9,000 characters)."""
+    topics = [
+        "the steel cables", "the toll booths", "the night ferries", "the harbour pilots",
+        "the tender process", "the concrete piers", "the traffic models", "the wind sensors",
+        "the maintenance crews", "the budget overruns", "the safety audits", "the lighting contract",
+    ]
+    paragraphs = []
+    for i in range(24):
+        topic = topics[i % len(topics)]
+        paragraphs.append(
+            f"The inquiry examined {topic} in chapter {i + 1} of its report. "
+            f"Witnesses told the panel that decisions about {topic} were taken in {1990 + i} without "
+            f"a full review by the harbour board. "
+            f"The panel found that records on {topic} were incomplete for {i + 3} months. "
+            f"Its chair, Judge Imelda Varga, said lessons about {topic} must be learned by every "
+            f"council that builds a crossing."
+        )
+    return "\n\n".join(paragraphs)
+
+
+def write_corpus(folder: Path) -> Path:
+    """Copy the BBC articles and write the two local ones, with a metadata.json sidecar."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sidecar: dict[str, dict[str, str]] = {}
+    for i, source_id in enumerate(BBC_IDS):
+        target = folder / f"{source_id}.txt"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(SHARED_BBC / f"{source_id}.txt", target)
+        sidecar[source_id] = {
+            "url": url_of(source_id),
+            "outlet": "BBC News",
+            "published": f"2005-03-{1 + i:02d}T09:00:00Z",
+        }
+    for source_id, title, text, outlet, url, published in (
+        (PING_ID, PING_TITLE, PING_TEXT, "Border Gazette", "https://gazette.example/quillbury", "2005-03-14T08:00:00Z"),
+        (LONG_ID, LONG_TITLE, long_article_text(), "Harbour Times", "https://harbour.example/inquiry", "2005-03-15T08:00:00Z"),
+    ):
+        target = folder / f"{source_id}.txt"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(f"{title}\n\n{text}\n", encoding="utf-8")
+        sidecar[source_id] = {"url": url, "outlet": outlet, "published": published}
+    (folder / "metadata.json").write_text(json.dumps(sidecar), encoding="utf-8")
+    return folder
+
+
+@dataclass
+class NewsStack:
+    """A store with articles in it, the indexer that wrote it and the engine that reads it."""
+
+    settings: Settings
+    indexer: Indexer
+    engine: ConversationEngine
+    corpus: Path
+    report: IngestReport
+
+    def close(self) -> None:
+        self.engine.close()
+        self.indexer.close()
+
+
+def build_stack(base: Path, embeddings: Embeddings, corpus: Path | None = None, **settings: Any) -> NewsStack:
+    """Ingest `corpus` (default: `write_corpus`) into a store under `base` and build the engine,
+    as `bot/__main__.py` does (SQLite history beside the store)."""
+    corpus = corpus or write_corpus(base / "corpus")
+    config = Settings(store_dir=base / "store", _env_file=None, **settings)  # type: ignore[call-arg]
+    indexer = Indexer(config, embeddings=embeddings)
+    report = indexer.ingest([str(corpus)])
+    assert not report.failed, report.failed
+    history = SQLiteHistory(config.state_dir / "newsbot-conversations.sqlite", config.history_tokens)
+    engine = build_engine(config, embeddings=embeddings, client=indexer.client, history=history)
+    indexer.on_change(engine.retriever.index_changed)  # type: ignore[attr-defined]
+    return NewsStack(config, indexer, engine, corpus, report)
+
+
+@pytest.fixture(scope="session")
+def news_stack(tmp_path_factory: pytest.TempPathFactory, local_embeddings: Embeddings) -> Iterator[NewsStack]:
+    """The shared store of real articles with the real embedding model (read-only for tests)."""
+    stack = build_stack(tmp_path_factory.mktemp("bot-news"), local_embeddings)
+    assert len(stack.report.added) == len(BBC_IDS) + 2
+    yield stack
+    stack.close()
+
+
+# --- the bot -----------------------------------------------------------------------------------
+
+
+class QuickNewsBot(NewsBot):
+    """NewsBot without discord.py's 5 s pause between the IDENTIFYs of several shards."""
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        pass
+
+
+class WatchedIndexer:
+    """Passes everything to the real indexer and records the write calls (ingest, remove).
+
+    `gate`, when set, makes `ingest` wait for it first (a re-index that takes as long as the test
+    wants)."""
+
+    def __init__(self, inner: Indexer, gate: threading.Event | None = None) -> None:
+        self.inner = inner
+        self.gate = gate
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.started = threading.Event()
+
+    def ingest(self, targets: Sequence[str], **options: Any) -> IngestReport:
+        self.calls.append(("ingest", (list(targets),)))
+        self.started.set()
+        if self.gate is not None:
+            assert self.gate.wait(30), "the test never opened the gate"
+        return self.inner.ingest(targets, **options)
+
+    def remove(self, key: str) -> list[str]:
+        self.calls.append(("remove", (key,)))
+        return self.inner.remove(key)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def bot_settings(stack: NewsStack, fake: FakeDiscord, **overrides: Any) -> Settings:
+    """The stack's settings plus what the bot needs to talk to `fake` (commands synced to its guild)."""
+    values: dict[str, Any] = {
+        "dev_guild_id": fake.guild_id,
+        "shard_count": 1,
+        "discord_api_base": fake.api_base,
+        "discord_gateway_url": fake.gateway_url,
+    }
+    values.update(overrides)
+    return stack.settings.model_copy(update=values)
+
+
+def make_bot(
+    stack: NewsStack,
+    fake: FakeDiscord,
+    state: BotState,
+    *,
+    engine: Any = None,
+    indexer: Any = None,
+    **overrides: Any,
+) -> NewsBot:
+    """A NewsBot over the stack (or the `engine`/`indexer` given), connected to nothing yet."""
+    engine = engine if engine is not None else stack.engine
+    return QuickNewsBot(
+        settings=bot_settings(stack, fake, **overrides),
+        engine=engine,
+        indexer=indexer if indexer is not None else WatchedIndexer(stack.indexer),
+        retriever=getattr(engine, "retriever", stack.engine.retriever),
+        state=state,
+        guild_ready_timeout=0.1,
+    )
+
+
+class ScriptedEngine:
+    """Stands in for the ConversationEngine: `ask` returns `answer` (or raises `error`) and records
+    what it was asked. The rest (today, forget, retriever) comes from `real` when given."""
+
+    def __init__(self, answer: Answer | None = None, *, error: Exception | None = None, real: Any = None) -> None:
+        self.answer = answer
+        self.error = error
+        self.real = real
+        self.asked: list[tuple[str, str, SearchFilters | None]] = []
+        self.retriever = getattr(real, "retriever", None)
+
+    async def ask(self, conversation_id: str, question: str, *, filters: SearchFilters | None = None) -> Answer:
+        self.asked.append((conversation_id, question, filters))
+        if self.error is not None:
+            raise self.error
+        assert self.answer is not None
+        return self.answer.model_copy(update={"question": question})
+
+    def today(self) -> Any:
+        from datetime import date
+
+        return date(2005, 3, 16)
+
+    async def forget(self, conversation_id: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def url_of(source_id: str) -> str:
+    """The URL the corpus gives a BBC article."""
+    return f"https://www.bbc.co.uk/news/{source_id.replace('/', '-')}"

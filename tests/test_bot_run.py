@@ -1,0 +1,154 @@
+"""The bot's entry points (`bot.__main__.run`, `bot.sync.sync_global`) configured by settings
+alone, as in production: endpoints from the settings, one clear line for a bad configuration,
+and the token never in a log line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import discord.gateway
+import discord.http
+import pytest
+import pytest_asyncio
+from langchain_core.embeddings import DeterministicFakeEmbedding
+
+from bot.__main__ import BAD_TOKEN, run
+from bot.endpoints import apply_endpoints
+from bot.sync import sync_global
+from retrieval.settings import Settings
+from tests.bot_fixtures import SHARED_BBC, build_stack
+from tests.fake_discord import FakeDiscord
+
+TOKEN = "MTA5NzQ.tok3n-that-must-never-be-logged.Zx81Qv"
+REAL_BASE = "https://discord.com/api/v10"
+T = 30.0
+
+
+@pytest_asyncio.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    """A fake Discord that only accepts TOKEN, with discord.py NOT pointed at it: the code under
+    test must do that from the settings."""
+    fake = FakeDiscord(token=TOKEN)
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+    assert fake.unhandled == []
+    assert discord.http.Route.BASE == REAL_BASE  # restored
+
+
+def settings_for(fake: FakeDiscord, store: Path, **values: Any) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        store_dir=store,
+        discord_api_base=fake.api_base,
+        discord_gateway_url=fake.gateway_url,
+        **values,
+    )
+
+
+def error_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_missing_token_is_one_clear_line(tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: Any) -> None:
+    settings = Settings(_env_file=None, store_dir=tmp_path / "store", discord_token="  ")  # type: ignore[call-arg]
+    assert await run(settings) == 2
+    [line] = error_lines(caplog)
+    assert line.getMessage() == "DISCORD_TOKEN is not set: put the bot's token in .env (see the README)"
+    assert line.exc_info is None
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (tmp_path / "store").exists()  # nothing was opened
+
+
+async def test_a_rejected_token_is_one_clear_line(
+    fake: FakeDiscord, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: Any
+) -> None:
+    settings = settings_for(fake, tmp_path / "store", discord_token="not-the-token")
+    code = await run(settings, embeddings=DeterministicFakeEmbedding(size=32))
+    assert code == 2
+    [line] = error_lines(caplog)
+    assert line.getMessage() == BAD_TOKEN and line.exc_info is None
+    assert "Traceback" not in capsys.readouterr().err
+    assert [(r.method, r.path, r.status) for r in fake.requests] == [("GET", "/users/@me", 401)]
+    assert fake.identifies == []
+
+
+async def test_the_bot_runs_from_settings_alone_and_never_logs_its_token(
+    fake: FakeDiscord, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: Any
+) -> None:
+    embeddings = DeterministicFakeEmbedding(size=32)
+    corpus = tmp_path / "corpus"
+    for source_id in ("business/173", "politics/365"):
+        (corpus / source_id).parent.mkdir(parents=True, exist_ok=True)
+        (corpus / f"{source_id}.txt").write_bytes((SHARED_BBC / f"{source_id}.txt").read_bytes())
+    build_stack(tmp_path, embeddings, corpus=corpus).close()
+    # shard_count unset: the bot asks Discord how many shards to run (GET /gateway/bot).
+    settings = settings_for(fake, tmp_path / "store", discord_token=TOKEN, dev_guild_id=fake.guild_id)
+
+    caplog.set_level(logging.DEBUG)  # everything, discord.py's HTTP and gateway logs included
+    task = asyncio.create_task(run(settings, embeddings=embeddings))
+    try:
+        for _ in range(int(T / 0.02)):
+            if fake.identifies and fake.commands(fake.guild_id) or task.done():
+                break
+            await asyncio.sleep(0.02)
+        assert not task.done(), task.result()
+        await asyncio.sleep(0.2)  # READY and GUILD_CREATE reach the client
+        dm = await fake.dm_message("How many jobs is Carlsberg cutting?")
+        answer = await fake.wait_for_bot_message(int(dm["channel_id"]), timeout=T)
+        ix = await fake.interaction("stats")
+        stats = await ix.wait_for_reply(timeout=T)
+    finally:
+        task.cancel()  # what Ctrl-C does to the bot
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    assert answer["content"] and stats["content"].startswith("**2** articles")
+    assert fake.requests_to("GET", r"/gateway/bot")
+    assert all(r.headers.get("Authorization") == f"Bot {TOKEN}" for r in fake.requests if r.path == "/users/@me")
+    assert discord.http.Route.BASE == REAL_BASE  # restored when the bot stopped
+
+    records = caplog.records
+    assert len(records) > 20
+    for record in records:
+        text = f"{record.getMessage()} {record.args!r} {record.exc_text or ''}"
+        assert TOKEN not in text, f"the token leaked in {record.name}: {record.getMessage()[:200]}"
+    out = capsys.readouterr()
+    assert TOKEN not in out.out and TOKEN not in out.err
+
+
+async def test_sync_registers_the_commands_globally(
+    fake: FakeDiscord, tmp_path: Path, capsys: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = settings_for(fake, tmp_path / "store", discord_token=TOKEN)
+    assert await sync_global(settings) == 0
+    names = {c["name"] for c in fake.commands()}
+    assert names == {"ask", "sources", "forget", "search", "article", "stats", "help", "reindex", "remove"}
+    assert fake.commands(fake.guild_id) == []
+    assert "synced 9 global commands" in capsys.readouterr().out
+    assert not (tmp_path / "store").exists()  # a sync opens no store
+
+    bad = settings_for(fake, tmp_path / "store", discord_token="wrong")
+    assert await sync_global(bad) == 2
+    assert error_lines(caplog)[-1].getMessage() == "Discord rejected the token in DISCORD_TOKEN"
+
+
+def test_apply_endpoints_points_discord_py_at_the_settings_and_restores_it() -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, discord_api_base="http://127.0.0.1:9/api/v10/", discord_gateway_url="ws://127.0.0.1:9/gw"
+    )
+    gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    restore = apply_endpoints(settings)
+    try:
+        assert discord.http.Route.BASE == "http://127.0.0.1:9/api/v10"
+        assert str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == "ws://127.0.0.1:9/gw"
+    finally:
+        restore()
+    assert discord.http.Route.BASE == REAL_BASE
+    assert discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY is gateway
