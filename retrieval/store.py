@@ -54,7 +54,7 @@ def _open_server(settings: Settings, chroma_settings: chromadb.config.Settings) 
 
     url = urlparse(settings.chroma_url)
     shown = display_url(settings.chroma_url)
-    headers = {}
+    headers: dict[str, str] = {}
     token = settings.chroma_token.get_secret_value()
     if token:
         headers["Authorization"] = f"Bearer {token}"

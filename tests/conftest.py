@@ -45,3 +45,41 @@ def local_embeddings() -> Iterator[object]:
     from retrieval.embeddings import LocalEmbeddings
 
     yield LocalEmbeddings("all-MiniLM-L6-v2")
+
+
+# Fixtures of the bot's end-to-end tests (shared so the session-scoped store is built once).
+from tests.bot_fixtures import news_stack  # noqa: E402,F401
+from tests.fake_discord import fake_discord  # noqa: E402,F401
+
+
+# --- Chroma server mode: a real `chroma run`, and store tests over both backends ----------------
+from tests.chroma_server import ChromaServer, server_settings  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaServer]:
+    """One Chroma server on 127.0.0.1 for the whole session (tests keep apart by collection
+    name). Don't stop it in a test: use `own_chroma_server` for that."""
+    server = ChromaServer(tmp_path_factory.mktemp("chroma-server") / "data")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_chroma_server(tmp_path: Path) -> Iterator[ChromaServer]:
+    """A Chroma server of this test alone, free to `stop()` and `start()` (or `restart()`)."""
+    server = ChromaServer(tmp_path / "chroma-server" / "data")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["embedded", "server"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings on a fresh store, once embedded and once on the session's Chroma server (which
+    starts only when a server test runs). A drop-in for `settings` in store tests."""
+    monkeypatch.chdir(tmp_path)
+    if request.param == "embedded":
+        return Settings(store_dir=tmp_path / "store", chroma_url="", _env_file=None)  # type: ignore[call-arg]
+    return server_settings(request.getfixturevalue("chroma_server"), tmp_path / "store")
