@@ -50,6 +50,7 @@ from retrieval.models import Answer, Passage, SearchFilters
 from retrieval.query import parse_filters
 from retrieval.settings import Settings
 from retrieval.tokens import get_encoding
+from retrieval.workers import run_cpu
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -453,7 +454,7 @@ class ConversationEngine:
         if filters.is_empty() and history and standalone != searched:
             filters = history[-1].filters  # a follow-up keeps the scope of what it follows
         log.info("question %r -> %r %s", question, standalone, filters.model_dump(exclude_defaults=True))
-        passages = await asyncio.to_thread(
+        passages = await run_cpu(
             self.retriever.search, standalone, k=k or self.settings.retrieval_k, filters=filters
         )
         return Retrieved(standalone=standalone, filters=filters, passages=passages)

@@ -41,6 +41,7 @@ from retrieval.keyword import KeywordHit, KeywordIndex
 from retrieval.models import Passage, SearchFilters
 from retrieval.query import resolve_outlets
 from retrieval.settings import Settings
+from retrieval.workers import run_cpu
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,7 @@ class HybridRetriever(BaseRetriever):
         self, query: str, *, k: int = 10, filters: SearchFilters | None = None
     ) -> list[Passage]:
         """`search` in a worker thread, so the event loop is never blocked."""
-        return await asyncio.to_thread(self.search, query, k=k, filters=filters)
+        return await run_cpu(self.search, query, k=k, filters=filters)
 
     def _search(self, query: str, k: int, filters: SearchFilters) -> list[Passage]:
         keyword = self._keyword

@@ -9,6 +9,7 @@ extractive answer with a notice.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -177,3 +178,40 @@ async def test_the_engine_answers_extractively_when_the_server_is_down_or_slow(
     assert answer.answerer == ExtractiveAnswerer.name
     assert "200 jobs in Sweden" in answer.text
     assert_shown_citations_valid(answer, given)
+
+
+SECRET_KEY = "sk-newsbot-test-0123456789abcdef"
+
+
+@pytest.mark.parametrize("failure", ["down", "slow"])
+async def test_twenty_questions_at_once_all_fall_back_and_no_key_leaks(
+    settings: Settings, local_embeddings: Any, given: list[Passage], failure: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Under load (20 conversations asking at once) a down or slow model costs no answer: each is
+    the extractive one with the notice, and the API key is in no answer, notice or log line."""
+    with SlowOpenAIServer(delay=30.0) as slow, caplog.at_level("DEBUG"):
+        url = closed_port_url() if failure == "down" else slow.base_url
+        config = llm_settings(settings, url, llm_timeout=2.0, llm_api_key=SECRET_KEY)
+        model = build_chat_model(config, max_tokens=MAX_TOKENS)
+        engine = ConversationEngine(
+            config, StaticRetriever(given), LLMAnswerer(config, model, local_embeddings), local_embeddings,
+            chat_model=model,
+        )
+        answers = await asyncio.gather(
+            *(engine.ask(f"thread-{i}", QUESTION) for i in range(20)), return_exceptions=True
+        )
+        if failure == "slow":
+            # Every question reached the model and was not waited for: CPU work queued by the
+            # others must not hold a request back until its deadline (see retrieval/workers.py).
+            assert slow.requests == 20
+    assert [type(a).__name__ for a in answers] == ["Answer"] * 20, answers
+    for answer in answers:
+        assert isinstance(answer, Answer)
+        assert answer.notice == LLM_UNAVAILABLE_NOTICE
+        assert answer.answerer == ExtractiveAnswerer.name
+        assert "200 jobs in Sweden" in answer.text
+        assert_shown_citations_valid(answer, given)
+        assert SECRET_KEY not in answer.model_dump_json()
+    logged = "\n".join(f"{r.getMessage()} {r.exc_text or ''} {r.exc_info or ''}" for r in caplog.records)
+    assert caplog.records and SECRET_KEY not in logged

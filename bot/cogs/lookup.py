@@ -12,6 +12,7 @@ from discord.ext import commands
 from bot.client import send_ephemeral
 from bot.formatting import source_line, split_message, when
 from retrieval.models import Passage
+from retrieval.workers import run_cpu
 
 if TYPE_CHECKING:
     from bot.client import NewsBot
@@ -68,7 +69,7 @@ class Lookup(commands.Cog):
             await send_ephemeral(interaction, str(e))
             return
         await interaction.response.defer(thinking=True)
-        passages = await asyncio.to_thread(self.bot.retriever.search, query, k=20, filters=filters)
+        passages = await run_cpu(self.bot.retriever.search, query, k=20, filters=filters)
         results = article_results(passages, order)
         if not results:
             await interaction.followup.send(f"No indexed article matches {query!r}.", allowed_mentions=NONE)
