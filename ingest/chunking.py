@@ -130,10 +130,15 @@ class Chunker:
                     break
                 span = text[candidate[0].start : candidate[-1].end]
                 # The joins (blank lines, spaces) cost tokens too: count the real span.
-                if self._count(span) > self.chunk_tokens or not self.fits(span):
+                if self._count(span) > self.chunk_tokens:
                     break
                 group = candidate
                 j += 1
+            # The model's own tokenizer is slower than tiktoken: ask it once for the grown group,
+            # and give back units until it fits (one unit always does, see _split).
+            while len(group) > 1 and not self.fits(text[group[0].start : group[-1].end]):
+                group.pop()
+                j -= 1
             start, end = group[0].start, group[-1].end
             chunks.append(
                 Chunk(

@@ -170,10 +170,7 @@ class Indexer:
     @property
     def chunker(self) -> Chunker:
         if self._chunker is None:
-            fits = None
-            if isinstance(self.embeddings, LocalEmbeddings):
-                model = self.embeddings
-                fits = lambda text: model.count_tokens(text) <= model.max_tokens  # noqa: E731
+            fits = self.embeddings.fits if isinstance(self.embeddings, LocalEmbeddings) else None
             self._chunker = Chunker(
                 chunk_tokens=self.settings.chunk_tokens,
                 overlap=self.settings.chunk_overlap,

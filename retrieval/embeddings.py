@@ -64,6 +64,12 @@ class LocalEmbeddings(Embeddings):
         """Return how many word pieces the model's tokenizer makes of `text`, special tokens included."""
         return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
 
+    def fits(self, text: str) -> bool:
+        """Whether the model reads `text` whole, without truncating it. A word piece covers at
+        least one character, so a text shorter than the window needs no tokenizer call."""
+        limit = self.max_tokens
+        return len(text) + 2 <= limit or self.count_tokens(text) <= limit
+
     def _encode(self, texts: list[str], **kwargs: Any) -> list[list[float]]:
         with self._lock:  # torch models are not safe to call from several threads at once
             vectors = self.model.encode(
