@@ -27,6 +27,7 @@ from retrieval.answering import (
     abstain_threshold,
     build_messages,
     fit_passages,
+    missing_numbers,
 )
 from retrieval.citations import audit, split_sentences, strip_markers
 from retrieval.errors import LLMUnavailableError
@@ -157,6 +158,39 @@ def test_the_threshold_comes_from_settings(settings: Settings, local_embeddings:
     assert not answer.abstained
     # the same score decides both; calibration can read it from the answer
     assert 0.01 <= answer.evidence_score < 0.99
+
+
+def test_a_number_no_article_states_makes_the_answer_abstain(extractive: ExtractiveAnswerer) -> None:
+    # BBC articles of 2005: the next Eurovision is in Kiev, the next Xbox has no name or price yet.
+    given = pool("entertainment/172", "tech/052", "entertainment/244", "business/173")
+    for question in (
+        "Where was the Eurovision Song Contest held in 2010?",
+        "What price did the Xbox 360 go on sale for?",
+    ):
+        answer = extractive.answer(question, given)
+        assert answer.abstained, question
+        assert answer.text.startswith(NOT_COVERED)
+
+    # Without a number, or with one the articles state, the same articles answer.
+    answer = extractive.answer("When does the next Xbox go on sale?", given)
+    assert not answer.abstained
+    assert "expected to go on sale at the end of the year" in answer.text
+    answer = extractive.answer("Which Manic Street Preachers guitarist vanished in 1995?", given)
+    assert not answer.abstained
+    assert "Richey Edwards" in answer.text
+    assert_every_sentence_cited(answer, given)
+
+
+def test_missing_numbers_reads_numbers_as_articles_write_them() -> None:
+    [passage] = bbc_passages("business/173")[:1]
+    text = "Prices rose 13.7% and 2,500 staff, some earning $30, 000, worked seven days."
+    passage = passage.model_copy(update={"text": text, "title": "Prices"})
+    question = "Did prices rise more than 13% while 2500 staff on $30,000 worked 7 days in 2005?"
+    assert missing_numbers(question, [passage]) == ["2005"]
+    # an article published in the year the question names states it
+    dated = passage.model_copy(update={"published_at": datetime(2005, 3, 2, tzinfo=UTC)})
+    assert missing_numbers(question, [dated]) == []
+    assert missing_numbers("Who won the 2018 FIFA World Cup final?", [dated]) == ["2018"]
 
 
 def test_no_passages_abstains(extractive: ExtractiveAnswerer) -> None:
