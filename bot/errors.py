@@ -19,8 +19,12 @@ UNAVAILABLE = "The news index is unavailable right now, try again shortly."
 
 
 def friendly_message(error: BaseException) -> str:
-    """Return one sentence for the user; unknown errors are logged with their traceback."""
+    """Return one sentence for the user. An unavailable store and unexpected retrieval errors are
+    logged as warnings, unknown errors with their traceback."""
     if isinstance(error, StoreUnavailableError):
+        # An outage the operator must hear about (the user only gets the sentence): the error
+        # names the server and the network reason, no traceback needed.
+        log.warning("told the user the news index is unavailable: %s", error)
         return UNAVAILABLE
     if isinstance(error, EmptyIndexError):
         return "Nothing is indexed yet: an admin can add articles with /reindex."
