@@ -50,6 +50,8 @@ DELETING = "-"
 
 # Articles embedded per call of the indexing API; each call ends with a catalog commit.
 ARTICLE_BATCH = 16
+# Catalog meta key: "1" while a run has written changes it has not yet announced (bump_version).
+UNANNOUNCED = "unannounced_changes"
 
 ProgressFn = Callable[[int, int], None]
 
@@ -195,9 +197,15 @@ class Indexer:
         """Call `listener` after every run that changed the index (the keyword index uses it)."""
         self._listeners.append(listener)
 
+    def _changing(self) -> None:
+        """Note, before the first write of a run, that readers have changes to hear about: a run
+        killed after writing but before `_changed` has them announced by the next run."""
+        self.catalog.set_meta(UNANNOUNCED, "1")
+
     def _changed(self) -> None:
         self.catalog.set_meta("last_changed", datetime.now().astimezone().isoformat())
         bump_version(self.client, self.settings)
+        self.catalog.set_meta(UNANNOUNCED, "")
         for listener in self._listeners:
             listener()
 
@@ -301,6 +309,8 @@ class Indexer:
         if progress:
             progress(0, total)
         done = chunks = 0
+        if articles:
+            self._changing()
         for start in range(0, total, ARTICLE_BATCH):
             batch = articles[start : start + ARTICLE_BATCH]
             chunks += self._index_batch(batch)
@@ -371,6 +381,7 @@ class Indexer:
         source_ids = sorted(set(source_ids))
         if not source_ids:
             return 0
+        self._changing()
         with self.catalog.transaction() as db:
             self.catalog.mark(db, source_ids, DELETING)
         keys = self.records.list_keys(group_ids=source_ids)
@@ -404,17 +415,18 @@ class Indexer:
             log.warning("finishing %d deletion(s) left by an interrupted run", len(deleting))
             self._delete(deleting)
         pending = [sid for sid, fp in marks.items() if fp == IN_FLIGHT]
-        if not pending:
-            return
-        log.warning("finishing %d article(s) left in flight by an interrupted run", len(pending))
-        entries = [e for e in (self.catalog.get(s) for s in pending) if e is not None]
-        indexed = [e.article for e in entries if e.duplicate_of is None]
-        dups = [e for e in entries if e.duplicate_of is not None]
-        self._index(indexed, None)
-        with self.catalog.transaction() as db:
-            for e in dups:
-                self.catalog.upsert(db, e.article, duplicate_of=e.duplicate_of, story_id=e.story_id,
-                                    n_chunks=0, minhash=None)
+        if pending:
+            log.warning("finishing %d article(s) left in flight by an interrupted run", len(pending))
+            entries = [e for e in (self.catalog.get(s) for s in pending) if e is not None]
+            indexed = [e.article for e in entries if e.duplicate_of is None]
+            dups = [e for e in entries if e.duplicate_of is not None]
+            self._index(indexed, None)
+            with self.catalog.transaction() as db:
+                for e in dups:
+                    self.catalog.upsert(db, e.article, duplicate_of=e.duplicate_of, story_id=e.story_id,
+                                        n_chunks=0, minhash=None)
+        if self.catalog.get_meta(UNANNOUNCED) == "1":
+            self._changed()  # other processes' keyword indexes learn of the interrupted run's writes
 
     # --- reading ------------------------------------------------------------------------------
     def article(self, key: str) -> CatalogEntry | None:

@@ -10,7 +10,7 @@ import pytest
 from ingest.indexer import Indexer
 from retrieval.errors import StoreLockedError
 from retrieval.settings import Settings
-from retrieval.store import get_collection, writer_lock
+from retrieval.store import get_collection, read_version, writer_lock
 
 ARTICLE = """{title}
 
@@ -221,3 +221,23 @@ def test_the_npr_page_is_indexed_without_its_chrome(indexer: Indexer, tmp_path: 
         "youth jobs program",
     ):
         assert chrome not in indexed, chrome
+
+
+def test_writes_of_a_run_killed_before_announcing_them_are_announced_by_the_next(
+    indexer: Indexer, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other processes' keyword indexes follow the version in the collection's metadata: a run
+    that dies after writing but before bumping it must not leave them stale for good."""
+    def version() -> str:
+        return read_version(get_collection(indexer.client, indexer.settings))
+
+    before = version()
+    with monkeypatch.context() as patch:
+        patch.setattr("ingest.indexer.bump_version", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        with pytest.raises(KeyboardInterrupt):
+            indexer.ingest([str(corpus)])
+    assert chunk_count(indexer) > 0 and version() == before  # written, unannounced
+
+    again = indexer.ingest([str(corpus)])  # nothing left to write...
+    assert again.added == [] and again.updated == []
+    assert version() != before  # ...but the earlier writes are announced now
