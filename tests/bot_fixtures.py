@@ -88,11 +88,11 @@ def long_article_text() -> str:
     return "\n\n".join(paragraphs)
 
 
-def write_corpus(folder: Path) -> Path:
-    """Copy the BBC articles and write the two local ones, with a metadata.json sidecar."""
-    folder.mkdir(parents=True, exist_ok=True)
+def copy_bbc(folder: Path, source_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Copy BBC articles into `folder`; return their metadata.json entries (a URL, the outlet,
+    and one March 2005 day each, in order)."""
     sidecar: dict[str, dict[str, str]] = {}
-    for i, source_id in enumerate(BBC_IDS):
+    for i, source_id in enumerate(source_ids):
         target = folder / f"{source_id}.txt"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(SHARED_BBC / f"{source_id}.txt", target)
@@ -101,6 +101,13 @@ def write_corpus(folder: Path) -> Path:
             "outlet": "BBC News",
             "published": f"2005-03-{1 + i:02d}T09:00:00Z",
         }
+    return sidecar
+
+
+def write_corpus(folder: Path) -> Path:
+    """Copy the BBC articles and write the two local ones, with a metadata.json sidecar."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sidecar = copy_bbc(folder, BBC_IDS)
     for source_id, title, text, outlet, url, published in (
         (PING_ID, PING_TITLE, PING_TEXT, "Border Gazette", "https://gazette.example/quillbury", "2005-03-14T08:00:00Z"),
         (LONG_ID, LONG_TITLE, long_article_text(), "Harbour Times", "https://harbour.example/inquiry", "2005-03-15T08:00:00Z"),

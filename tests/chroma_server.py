@@ -174,3 +174,27 @@ def server_settings(server: ChromaServer, store_dir: Path, **overrides: object) 
         _env_file=None,
         **overrides,
     )
+
+
+NEWSBOT = [sys.executable, "-m", "bot.cli"]
+
+
+def newsbot_env(settings: Settings) -> dict[str, str]:
+    """The environment of a `newsbot` process configured as a user would: through the
+    environment only (the store, the server, the collection), offline."""
+    return {
+        **os.environ,
+        **OFFLINE_ENV,
+        "CHROMA_URL": settings.chroma_url,
+        "COLLECTION": settings.collection,
+        "STORE_DIR": str(settings.store_dir),
+        "HF_HUB_OFFLINE": "1",
+        "COLUMNS": "200",
+    }
+
+
+def newsbot(*args: str, settings: Settings, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the `newsbot` command with `args` to completion, configured by `settings`."""
+    return subprocess.run(
+        [*NEWSBOT, *args], env=newsbot_env(settings), cwd=cwd, capture_output=True, text=True, timeout=300
+    )

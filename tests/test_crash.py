@@ -10,11 +10,9 @@ write while ingesting, the saved keyword index, is written here too: by the sear
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -25,8 +23,8 @@ from langchain_core.embeddings import Embeddings
 from retrieval.hybrid import HybridRetriever
 from retrieval.settings import Settings
 from retrieval.store import get_collection, open_client
+from tests.chroma_server import NEWSBOT, newsbot_env
 
-NEWSBOT = [sys.executable, "-m", "bot.cli"]
 
 CATEGORIES = ("business", "politics", "tech")
 PER_CATEGORY = 8  # 24 articles: one committed batch of 16 (ingest.indexer.ARTICLE_BATCH), then 8
@@ -34,20 +32,10 @@ PER_CATEGORY = 8  # 24 articles: one committed batch of 16 (ingest.indexer.ARTIC
 Chunk = tuple[str, str, int, str]  # (chunk id, source_id, chunk_index, text)
 
 
-def _env(settings: Settings) -> dict[str, str]:
-    """`newsbot` configured through the environment only, as a user runs it."""
-    return {
-        **os.environ,
-        "STORE_DIR": str(settings.store_dir),
-        "CHROMA_URL": settings.chroma_url,
-        "COLLECTION": settings.collection,
-        "HF_HUB_OFFLINE": "1",
-        "ANONYMIZED_TELEMETRY": "False",
-    }
 
 
 def _ingest(corpus: Path, settings: Settings, cwd: Path) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([*NEWSBOT, "ingest", str(corpus)], env=_env(settings), cwd=cwd,
+    return subprocess.run([*NEWSBOT, "ingest", str(corpus)], env=newsbot_env(settings), cwd=cwd,
                           capture_output=True, timeout=300)
 
 
@@ -105,7 +93,7 @@ def test_sigkill_midway_then_rerun_gives_exactly_the_clean_result(
 ) -> None:
     settings = backend
     total = len(CATEGORIES) * PER_CATEGORY
-    proc = subprocess.Popen([*NEWSBOT, "ingest", str(corpus)], env=_env(settings), cwd=tmp_path,
+    proc = subprocess.Popen([*NEWSBOT, "ingest", str(corpus)], env=newsbot_env(settings), cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     catalog = settings.state_dir / "newsbot-catalog.sqlite"
     deadline = time.monotonic() + 240

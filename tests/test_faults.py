@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from langchain_core.embeddings import Embeddings
 
 from bot.__main__ import build_parts
 from bot.errors import UNAVAILABLE
-from tests.bot_fixtures import SHARED_BBC, NewsStack, make_bot, url_of
+from tests.bot_fixtures import NewsStack, copy_bbc, make_bot, url_of
 from tests.chroma_server import ChromaServer, server_settings
 from tests.fake_discord import FakeDiscord, RecordedRequest, running_bot
 from tests.test_bot_e2e import (
@@ -39,16 +38,7 @@ ARTICLES = ("business/173", "politics/365", "business/063", "tech/145")
 
 def write_news(folder: Path) -> Path:
     """Four BBC articles with their URLs in a metadata.json sidecar."""
-    sidecar: dict[str, dict[str, str]] = {}
-    for i, source_id in enumerate(ARTICLES):
-        target = folder / f"{source_id}.txt"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(SHARED_BBC / f"{source_id}.txt", target)
-        sidecar[source_id] = {
-            "url": url_of(source_id),
-            "outlet": "BBC News",
-            "published": f"2005-03-{1 + i:02d}T09:00:00Z",
-        }
+    sidecar = copy_bbc(folder, ARTICLES)
     (folder / "metadata.json").write_text(json.dumps(sidecar), encoding="utf-8")
     return folder
 

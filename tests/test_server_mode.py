@@ -7,10 +7,7 @@ fixture: embedded, then a real `chroma run` on 127.0.0.1).
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +19,7 @@ from retrieval.errors import StoreUnavailableError
 from retrieval.hybrid import HybridRetriever
 from retrieval.settings import Settings
 from retrieval.store import get_collection, open_client
-from tests.chroma_server import ChromaServer, server_settings
+from tests.chroma_server import ChromaServer, newsbot, server_settings
 
 # The scenarios themselves, collected again here with this module's `indexer` (both backends).
 from tests.test_indexer import (  # noqa: F401
@@ -38,7 +35,6 @@ from tests.test_indexer import (  # noqa: F401
     write,
 )
 
-NEWSBOT = [sys.executable, "-m", "bot.cli"]
 
 
 @pytest.fixture
@@ -48,18 +44,6 @@ def indexer(backend: Settings, fake_embeddings: DeterministicFakeEmbedding) -> I
     idx.close()
 
 
-def newsbot(*args: str, settings: Settings, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run the `newsbot` command as a user would, configured through the environment only."""
-    env = {
-        **os.environ,
-        "CHROMA_URL": settings.chroma_url,
-        "COLLECTION": settings.collection,
-        "STORE_DIR": str(settings.store_dir),
-        "HF_HUB_OFFLINE": "1",
-        "ANONYMIZED_TELEMETRY": "False",
-        "COLUMNS": "200",
-    }
-    return subprocess.run([*NEWSBOT, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 def sources(retriever: HybridRetriever, query: str) -> list[str]:

@@ -8,9 +8,6 @@ two processes on one machine do: newsbot's catalog and record manager are SQLite
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,9 +20,8 @@ from ingest.indexer import Indexer
 from retrieval.hybrid import HybridRetriever
 from retrieval.settings import Settings
 from retrieval.store import get_collection, open_client, read_version
-from tests.chroma_server import ChromaServer, server_settings
+from tests.chroma_server import ChromaServer, newsbot, server_settings
 
-NEWSBOT = [sys.executable, "-m", "bot.cli"]
 QUERIES = ("Brannigan steel", "officials critics plan", "Zanzibar ferry", "harbour dredging")
 
 
@@ -38,16 +34,6 @@ def write(folder: Path, source_id: str, title: str, topic: str, extra: str) -> N
     (folder / f"{source_id}.txt").write_text(f"{title}\n\n{text} {extra}\n", encoding="utf-8")
 
 
-def newsbot(*args: str, settings: Settings, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "CHROMA_URL": settings.chroma_url,
-        "COLLECTION": settings.collection,
-        "STORE_DIR": str(settings.store_dir),
-        "HF_HUB_OFFLINE": "1",
-        "ANONYMIZED_TELEMETRY": "False",
-    }
-    return subprocess.run([*NEWSBOT, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 @dataclass
