@@ -31,6 +31,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from retrieval.tokens import get_encoding
 from retrieval.citations import split_sentences, strip_markers, verify
+from retrieval.embeddings import VectorCache
 from retrieval.errors import LLMUnavailableError
 from retrieval.models import Answer, Passage
 from retrieval.settings import Settings
@@ -68,6 +69,8 @@ ENTITY_WEIGHT = 0.2  # penalty when the question's names are missing from every 
 NUMBER_WEIGHT = 0.15
 RANK_BONUS = 0.04  # added to the top passage's sentences, halved for the next, and so on
 MAX_SENTENCES = 3
+# Sentence vectors kept between questions (about 30 MB): answers keep citing the same articles.
+SENTENCE_CACHE_SIZE = 20_000
 MAX_WORDS = 80
 NEAR_DUPLICATE = 0.85  # cosine similarity above which two sentences say the same thing
 FOLLOWER_RATIO = 0.8  # a second or third sentence must score at least this share of the best
@@ -301,6 +304,7 @@ class SentenceScorer:
 
     def __init__(self, embeddings: Embeddings) -> None:
         self.embeddings = embeddings
+        self.sentences = VectorCache(SENTENCE_CACHE_SIZE)
 
     def score(self, question: str, passages: Sequence[Passage]) -> Evidence:
         """Return the scored sentences of `passages`, best first (blocking: embeds)."""
@@ -308,7 +312,7 @@ class SentenceScorer:
         if not candidates or not question.strip():
             return Evidence(question, list(passages), [])
         texts = [text for _, _, _, text in candidates]
-        vectors = self.embeddings.embed_documents(texts)
+        vectors = self.sentences.embed(texts, self.embeddings.embed_documents)
         query = _unit(self.embeddings.embed_query(question))
         vectors = [_unit(v) for v in vectors]
         q_terms = set(terms(question))

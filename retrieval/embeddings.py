@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 
 if TYPE_CHECKING:
@@ -31,6 +34,42 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
+QUERY_CACHE_SIZE = 1024
+
+
+class VectorCache:
+    """The vectors of the `size` texts embedded most recently, thread-safe (float32: 1.5 KB a
+    vector for all-MiniLM-L6-v2). A question is embedded once for retrieval and once more for
+    scoring sentences; popular articles' sentences come back question after question."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str], compute: Callable[[list[str]], list[list[float]]]) -> list[list[float]]:
+        """Return the vectors of `texts`, calling `compute` only for the texts not cached."""
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for text in texts:
+                vector = self._vectors.get(text)
+                if vector is not None:
+                    self._vectors.move_to_end(text)
+                    found[text] = vector
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            computed = {t: np.asarray(v, dtype=np.float32) for t, v in zip(missing, compute(missing), strict=True)}
+            found.update(computed)
+            with self._lock:
+                self._vectors.update(computed)
+                while len(self._vectors) > self.size:
+                    self._vectors.popitem(last=False)
+        return [found[t].tolist() for t in texts]
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+
 class LocalEmbeddings(Embeddings):
     """Normalised sentence-transformers embeddings, loaded on first use (never at import time).
 
@@ -42,6 +81,7 @@ class LocalEmbeddings(Embeddings):
         self.batch_size = batch_size
         self.device = device
         self._lock = threading.Lock()
+        self._queries = VectorCache(QUERY_CACHE_SIZE)
 
     @cached_property
     def model(self) -> SentenceTransformer:
@@ -86,7 +126,7 @@ class LocalEmbeddings(Embeddings):
         return self._encode(texts)
 
     def embed_query(self, text: str) -> list[float]:
-        return self._encode([text])[0]
+        return self._queries.embed([text], self._encode)[0]
 
 
 def model_dir_exists(name: str) -> bool:

@@ -13,6 +13,7 @@ import shutil
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,18 +89,20 @@ def long_article_text() -> str:
     return "\n\n".join(paragraphs)
 
 
-def copy_bbc(folder: Path, source_ids: Sequence[str]) -> dict[str, dict[str, str]]:
-    """Copy BBC articles into `folder`; return their metadata.json entries (a URL, the outlet,
-    and one March 2005 day each, in order)."""
+def copy_bbc(
+    folder: Path, source_ids: Sequence[str], *, corpus: Path = SHARED_BBC, first_day: date = date(2005, 3, 1)
+) -> dict[str, dict[str, str]]:
+    """Copy BBC articles into `folder`; return their metadata.json entries: a URL, the outlet,
+    and a publish date (the corpus has none), one day apart from `first_day` on, in order."""
     sidecar: dict[str, dict[str, str]] = {}
     for i, source_id in enumerate(source_ids):
         target = folder / f"{source_id}.txt"
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(SHARED_BBC / f"{source_id}.txt", target)
+        shutil.copy(corpus / f"{source_id}.txt", target)
         sidecar[source_id] = {
             "url": url_of(source_id),
             "outlet": "BBC News",
-            "published": f"2005-03-{1 + i:02d}T09:00:00Z",
+            "published": f"{first_day + timedelta(days=i)}T09:00:00Z",
         }
     return sidecar
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
@@ -24,6 +25,7 @@ from retrieval.answering import (
     Answerer,
     ExtractiveAnswerer,
     LLMAnswerer,
+    SentenceScorer,
     abstain_threshold,
     build_messages,
     fit_passages,
@@ -191,6 +193,31 @@ def test_missing_numbers_reads_numbers_as_articles_write_them() -> None:
     dated = passage.model_copy(update={"published_at": datetime(2005, 3, 2, tzinfo=UTC)})
     assert missing_numbers(question, [dated]) == []
     assert missing_numbers("Who won the 2018 FIFA World Cup final?", [dated]) == ["2018"]
+
+
+class CountingEmbeddings(DeterministicFakeEmbedding):
+    """Fake embeddings that count the texts they are asked to embed."""
+
+    embedded: int = 0
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.embedded += len(texts)
+        return super().embed_documents(texts)
+
+
+def test_sentences_are_embedded_once_across_questions_and_scored_the_same() -> None:
+    embeddings = CountingEmbeddings(size=32)
+    scorer = SentenceScorer(embeddings)
+    given = bbc_passages("business/173")
+    first = scorer.score("How many jobs will Carlsberg cut in Sweden?", given)
+    embedded = embeddings.embedded
+    second = scorer.score("How many jobs will Carlsberg cut in Sweden?", given)
+    assert embedded > 0 and embeddings.embedded == embedded  # the second question embedded nothing
+    assert [(s.text, s.score) for s in second.sentences] == [(s.text, s.score) for s in first.sentences]
+
+    scorer.sentences.size = 3  # a full cache drops the least recently used vectors first
+    scorer.score("Carlsberg profits", bbc_passages("business/063"))
+    assert len(scorer.sentences) == 3
 
 
 def test_no_passages_abstains(extractive: ExtractiveAnswerer) -> None:
