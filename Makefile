@@ -31,6 +31,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	mkdir -p bench/results
 	$(PY) bench/ingest.py --corpus ../shared/data/bbc --json bench/results/ingest.json
+	# The scale corpora are built on first use and cached in data/bench-retrieval-<N>/ (the 100k
+	# build embeds ~14k distinct chunks: tens of minutes on 2 cores).
+	$(PY) bench/retrieval.py --chunks 10000 --json bench/results/retrieval-10k.json
+	$(PY) bench/retrieval.py --chunks 100000 --json bench/results/retrieval-100k.json
+	$(PY) bench/bot_load.py --questions 50 --concurrency 50 --json bench/results/bot-load.json
 
 eval: $(STAMP)
 	mkdir -p bench/results
