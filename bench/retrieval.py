@@ -163,7 +163,7 @@ def stage_times(retriever: HybridRetriever, query: str) -> dict[str, float]:
     retriever.keyword_index.ensure_current()
     vector = retriever.embeddings.embed_documents([query])[0]
     t1 = time.perf_counter()
-    dense = retriever._dense(vector, depth, None)
+    dense = retriever._dense(vector, depth, None, None, None)
     t2 = time.perf_counter()
     hits = retriever.keyword_index.search(query, k=depth)
     t3 = time.perf_counter()

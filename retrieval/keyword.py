@@ -103,6 +103,16 @@ class KeywordHit:
 
 
 @dataclass(frozen=True)
+class ChunkInfo:
+    """What the index keeps of a chunk besides its terms (what filters and diversity need)."""
+
+    source_id: str
+    story_id: str
+    outlet: str
+    published_ts: int
+
+
+@dataclass(frozen=True)
 class _Snapshot:
     """An immutable built index; searches hold one while a rebuild makes the next."""
 
@@ -118,6 +128,11 @@ class _Snapshot:
     @property
     def size(self) -> int:
         return len(self.ids)
+
+    @cached_property
+    def rows(self) -> dict[str, int]:
+        """Chunk id -> its row (built once per snapshot, on first use)."""
+        return {chunk_id: row for row, chunk_id in enumerate(self.ids)}
 
     @cached_property
     def known_outlets(self) -> list[str]:
@@ -426,6 +441,34 @@ class KeywordIndex:
         snapshot = self._snapshot
         return list(snapshot.known_outlets) if snapshot else []
 
+    def describe(self, chunk_ids: Sequence[str]) -> dict[str, ChunkInfo]:
+        """What the index knows of these chunks (those it has: not the ones added since it was
+        built), so dense search need not read their metadata from the store."""
+        snapshot = self._snapshot
+        if snapshot is None:
+            return {}
+        rows = snapshot.rows
+        out: dict[str, ChunkInfo] = {}
+        for chunk_id in chunk_ids:
+            row = rows.get(chunk_id)
+            if row is not None:
+                out[chunk_id] = ChunkInfo(
+                    source_id=snapshot.source_ids[row],
+                    story_id=snapshot.story_ids[row],
+                    outlet=snapshot.outlets[int(snapshot.outlet_codes[row])],
+                    published_ts=int(snapshot.published_ts[row]),
+                )
+        return out
+
+    def share(self, outlets: Sequence[str] | None, since_ts: int | None, until_ts: int | None) -> float | None:
+        """The share of indexed chunks that the filters keep (as current as the index; None
+        before there is one). Dense search uses it to choose how to apply the filters."""
+        snapshot = self._snapshot
+        if snapshot is None or not snapshot.size:
+            return None
+        keep = _keep(snapshot, outlets, since_ts, until_ts)
+        return 1.0 if keep is None else float(np.count_nonzero(keep)) / snapshot.size
+
     def search(
         self,
         query: str,
@@ -449,20 +492,10 @@ class KeywordIndex:
         terms = list(dict.fromkeys(t for t in self.analyzer(query) if t in bm25.vocab_dict))
         if not terms:
             return []
-        mask = None
-        if outlets is not None or since_ts is not None or until_ts is not None:
-            keep = np.ones(snapshot.size, dtype=bool)
-            if outlets is not None:
-                allowed = set(outlets)
-                wanted = [i for i, name in enumerate(snapshot.outlets) if name in allowed]
-                if not wanted:
-                    return []
-                keep &= np.isin(snapshot.outlet_codes, wanted)
-            if since_ts is not None:
-                keep &= snapshot.published_ts >= since_ts
-            if until_ts is not None:
-                keep &= (snapshot.published_ts <= until_ts) & (snapshot.published_ts != -1)
-            mask = keep.astype(np.float32)
+        keep = _keep(snapshot, outlets, since_ts, until_ts)
+        if keep is not None and not keep.any():
+            return []
+        mask = keep.astype(np.float32) if keep is not None else None
         found, scores = bm25.retrieve(
             [terms],
             k=min(k, snapshot.size),
@@ -487,3 +520,21 @@ class KeywordIndex:
                 )
             )
         return hits
+
+
+def _keep(
+    snapshot: _Snapshot, outlets: Sequence[str] | None, since_ts: int | None, until_ts: int | None
+) -> np.ndarray | None:
+    """Which of `snapshot`'s chunks pass the filters (a bool per chunk); None when there are none.
+    With a date bound set, chunks without a date do not pass (as `retrieval.hybrid.chroma_where`)."""
+    if outlets is None and since_ts is None and until_ts is None:
+        return None
+    keep = np.ones(snapshot.size, dtype=bool)
+    if outlets is not None:
+        allowed = set(outlets)
+        keep &= np.isin(snapshot.outlet_codes, [i for i, name in enumerate(snapshot.outlets) if name in allowed])
+    if since_ts is not None:
+        keep &= snapshot.published_ts >= since_ts
+    if until_ts is not None:
+        keep &= (snapshot.published_ts <= until_ts) & (snapshot.published_ts != -1)
+    return keep

@@ -329,3 +329,63 @@ def test_hybrid_finds_a_rare_name_that_only_bm25_matches(bbc_store: Indexer) -> 
     got = ranks(bbc_store, "Who is Heizo Takenaka?", "business/006")
     assert got["dense"] is None
     assert got["bm25"] == 1 and got["hybrid"] == 1
+
+
+# --- how dense search applies filters ---------------------------------------------------------
+
+def many_outlets(folder: Path) -> Path:
+    """300 one-chunk articles: 250 from Wire, 40 from Daily (13 %), 10 from Rare (3 %), dated
+    over 2017 (a day each, in turn)."""
+    articles: dict[str, tuple[str, str, dict[str, str]]] = {}
+    for i in range(300):
+        outlet = "Rare" if i % 30 == 0 else "Daily" if i % 30 < 5 else "Wire"
+        day = date(2017, 1, 1).toordinal() + i
+        text = f"Report {i}: the council of district {i} voted on item {i * 7} of its plan."
+        articles[f"a{i:03}"] = (f"Item {i}", text, {"outlet": outlet, "published": date.fromordinal(day).isoformat()})
+    return write_corpus(folder, articles)
+
+
+def test_filtered_dense_search_returns_the_nearest_chunks_that_pass(
+    indexer: Indexer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dense search filters after an over-fetch when many chunks pass and asks Chroma to filter
+    when few do; either way the user gets the nearest chunks that pass, as Chroma's own filtered
+    search finds them."""
+    assert indexer.ingest([str(many_outlets(tmp_path / "many"))]).exit_code == 0
+    r = retriever(indexer, "dense", depth=10, max_per_article=1)
+    wheres: list[object] = []
+    nearest = HybridRetriever._nearest
+
+    def spy(self: HybridRetriever, vector: list[float], n: int, where: object) -> object:
+        wheres.append(where)
+        return nearest(self, vector, n, where)
+
+    monkeypatch.setattr(HybridRetriever, "_nearest", spy)
+    collection = get_collection(indexer.client, indexer.settings)
+    query = "the council voted on its plan"
+    vector = indexer.embeddings.embed_query(query)
+
+    def expected(where: dict[str, object]) -> list[str]:
+        got = collection.query(query_embeddings=[vector], n_results=10, where=where, include=["metadatas"])
+        return [str(m["source_id"]) for m in got["metadatas"][0]]
+
+    def found(filters: SearchFilters) -> list[str]:
+        wheres.clear()
+        return [p.source_id for p in r.search(query, k=10, filters=filters)]
+
+    # most chunks pass: one unfiltered over-fetch
+    wire_2017h1 = SearchFilters(outlets=["Wire"], until=date(2017, 6, 30))
+    assert found(wire_2017h1) == expected(
+        {"$and": [{"outlet": {"$in": ["Wire"]}}, {"published_ts": {"$lte": 1498867199}}, {"published_ts": {"$ne": -1}}]}
+    )
+    assert wheres == [None]
+    # 13 % pass: over-fetch too; with a thin margin too few of the fetched pass, so Chroma filters
+    assert found(SearchFilters(outlets=["Daily"])) == expected({"outlet": {"$in": ["Daily"]}})
+    assert wheres == [None]
+    monkeypatch.setattr("retrieval.hybrid._POST_FILTER_MARGIN", 0.2)
+    assert found(SearchFilters(outlets=["Daily"])) == expected({"outlet": {"$in": ["Daily"]}})
+    assert wheres == [None, {"outlet": {"$in": ["Daily"]}}]
+    # 3 % pass: Chroma filters at once
+    rare = found(SearchFilters(outlets=["Rare"]))
+    assert rare == expected({"outlet": {"$in": ["Rare"]}}) and len(rare) == 10
+    assert wheres == [{"outlet": {"$in": ["Rare"]}}]
