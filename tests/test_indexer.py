@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ingest.dedup import jaccard, shingles
 from ingest.indexer import Indexer
 from retrieval.errors import StoreLockedError
 from retrieval.settings import Settings
@@ -152,6 +153,30 @@ def test_near_duplicates_are_recorded_as_one_story(indexer: Indexer, corpus: Pat
     stories = {m["story_id"] for _, m in documents(indexer) if m["source_id"] in ("wire/a", "wire/b")}
     assert stories == {"wire/a"}
     assert indexer.article("business/001").story_id == "business/001"
+
+
+def test_a_chain_of_copies_across_batches_is_one_story(settings: Settings, fake_embeddings, corpus: Path) -> None:
+    """One article per batch: a copy of a copy is recognised through the middle copy, which an
+    earlier batch indexed."""
+    text = story("harbour bridge", n=12)
+    copy = text.replace("day 1,", "night 1,")
+    copy_of_copy = copy.replace("day 3,", "night 3,")
+    threshold = settings.near_duplicate_threshold
+    assert jaccard(shingles(text), shingles(copy)) >= threshold
+    assert jaccard(shingles(copy), shingles(copy_of_copy)) >= threshold
+    assert jaccard(shingles(text), shingles(copy_of_copy)) < threshold, "only the middle copy links them"
+    write(corpus, "wire/a", "Bridge to reopen", text)
+    write(corpus, "wire/b", "Bridge will reopen", copy)
+    write(corpus, "wire/c", "Harbour bridge will reopen", copy_of_copy)
+    indexer = Indexer(settings.model_copy(update={"ingest_batch": 1}), embeddings=fake_embeddings)
+    try:
+        report = indexer.ingest([str(corpus)])
+        assert len(report.added) == 6
+        assert [indexer.article(f"wire/{x}").story_id for x in "abc"] == ["wire/a"] * 3
+        assert indexer.article("business/001").story_id == "business/001"
+        assert chunk_count(indexer) == sum(indexer.article(s).n_chunks for s in report.added)
+    finally:
+        indexer.close()
 
 
 def test_dry_run_writes_nothing(indexer: Indexer, corpus: Path) -> None:
