@@ -64,7 +64,15 @@ class Analyzer:
 
     def __init__(self) -> None:
         import Stemmer
+
+        # Importing bm25s sets its logger to DEBUG, which would put its notes ("Building index
+        # from IDs") in the CLI's output; keep the level the logging configuration gave it.
+        # (This module imports bm25s here first: every KeywordIndex makes an Analyzer.)
+        bm25s_log = logging.getLogger("bm25s")
+        level = bm25s_log.level
         from bm25s.stopwords import STOPWORDS_EN
+
+        bm25s_log.setLevel(level)
 
         self._stemmer = Stemmer.Stemmer("english")
         self._stopwords = frozenset(STOPWORDS_EN)

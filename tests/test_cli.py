@@ -64,3 +64,12 @@ def test_stats_remove_and_dry_run(tmp_path: Path, folder: Path) -> None:
     assert json.loads(run("stats", "--json", store=store, cwd=tmp_path).stdout)["articles"] == 2
     unknown = run("remove", "business/999", store=store, cwd=tmp_path)
     assert unknown.returncode == 1 and "business/999" in unknown.stderr
+
+
+def test_search_prints_passages_and_nothing_else(tmp_path: Path, folder: Path) -> None:
+    store = tmp_path / "store"
+    assert run("ingest", str(folder), store=store, cwd=tmp_path).returncode == 0
+    found = run("search", "Time Warner profits", "--k", "3", store=store, cwd=tmp_path)
+    assert found.returncode == 0, found.stderr
+    assert "Time Warner" in found.stdout
+    assert found.stderr.strip() == "", "no log chatter (bm25s, chromadb, models) in a plain run"
