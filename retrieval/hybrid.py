@@ -311,15 +311,7 @@ class HybridRetriever(BaseRetriever):
         if unknown:
             got = collection.get(ids=unknown, include=["metadatas"])
             for chunk_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
-                meta = meta or {}
-                source_id = str(meta.get("source_id") or chunk_id)
-                ts = meta.get("published_ts")
-                known[chunk_id] = ChunkInfo(
-                    source_id=source_id,
-                    story_id=str(meta.get("story_id") or source_id),
-                    outlet=str(meta.get("outlet") or ""),
-                    published_ts=int(ts) if isinstance(ts, int | float) else -1,
-                )
+                known[chunk_id] = ChunkInfo.from_metadata(chunk_id, meta)
         out: list[_Candidate] = []
         for chunk_id, distance in zip(ids, distances, strict=True):
             info = known.get(chunk_id)
@@ -348,6 +340,7 @@ class HybridRetriever(BaseRetriever):
                     source_id=hit.source_id,
                     story_id=hit.story_id,
                     published_ts=hit.published_ts,
+                    outlet=hit.outlet,
                 )
             candidate.keyword_rank = hit.rank
             candidate.keyword_score = hit.score

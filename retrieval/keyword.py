@@ -98,26 +98,35 @@ def chunk_terms_text(title: str, text: str) -> str:
 
 
 @dataclass(frozen=True)
-class KeywordHit:
-    """One chunk BM25 found, with the metadata the retriever needs before fetching its text."""
-
-    chunk_id: str
-    score: float
-    rank: int
-    source_id: str
-    story_id: str
-    outlet: str
-    published_ts: int
-
-
-@dataclass(frozen=True)
 class ChunkInfo:
     """What the index keeps of a chunk besides its terms (what filters and diversity need)."""
 
     source_id: str
     story_id: str
     outlet: str
-    published_ts: int
+    published_ts: int  # epoch seconds, -1 = no date
+
+    @classmethod
+    def from_metadata(cls, chunk_id: str, meta: dict[str, Any] | None) -> ChunkInfo:
+        """Read a chunk's store metadata (as `ingest.indexer.chunk_metadata` wrote it)."""
+        meta = meta or {}
+        source_id = str(meta.get("source_id") or chunk_id)
+        ts = meta.get("published_ts")
+        return cls(
+            source_id=source_id,
+            story_id=str(meta.get("story_id") or source_id),
+            outlet=str(meta.get("outlet") or ""),
+            published_ts=int(ts) if isinstance(ts, int | float) else -1,
+        )
+
+
+@dataclass(frozen=True)
+class KeywordHit(ChunkInfo):
+    """One chunk BM25 found, with the metadata the retriever needs before fetching its text."""
+
+    chunk_id: str
+    score: float
+    rank: int
 
 
 @dataclass(frozen=True)
@@ -136,6 +145,14 @@ class _Snapshot:
     @property
     def size(self) -> int:
         return len(self.ids)
+
+    def info(self, row: int) -> ChunkInfo:
+        return ChunkInfo(
+            source_id=self.source_ids[row],
+            story_id=self.story_ids[row],
+            outlet=self.outlets[int(self.outlet_codes[row])],
+            published_ts=int(self.published_ts[row]),
+        )
 
     @cached_property
     def rows(self) -> dict[str, int]:
@@ -317,17 +334,14 @@ class KeywordIndex:
                 if chunk_id in seen:  # a concurrent delete shifted the pages
                     continue
                 seen.add(chunk_id)
-                meta = meta or {}
-                terms = self.analyzer(chunk_terms_text(str(meta.get("title") or ""), text or ""))
+                terms = self.analyzer(chunk_terms_text(str((meta or {}).get("title") or ""), text or ""))
                 corpus.append(array("i", [vocab.setdefault(t, len(vocab)) for t in terms]))
                 ids.append(chunk_id)
-                source_id = str(meta.get("source_id") or chunk_id)
-                source_ids.append(source_id)
-                story_ids.append(str(meta.get("story_id") or source_id))
-                outlet = str(meta.get("outlet") or "")
-                outlet_codes.append(outlet_index.setdefault(outlet, len(outlet_index)))
-                ts = meta.get("published_ts")
-                published.append(int(ts) if isinstance(ts, int | float) else -1)
+                info = ChunkInfo.from_metadata(chunk_id, meta)
+                source_ids.append(info.source_id)
+                story_ids.append(info.story_id)
+                outlet_codes.append(outlet_index.setdefault(info.outlet, len(outlet_index)))
+                published.append(info.published_ts)
             offset += len(page_ids)
             if len(page_ids) < self.page_size:
                 break
@@ -456,17 +470,7 @@ class KeywordIndex:
         if snapshot is None:
             return {}
         rows = snapshot.rows
-        out: dict[str, ChunkInfo] = {}
-        for chunk_id in chunk_ids:
-            row = rows.get(chunk_id)
-            if row is not None:
-                out[chunk_id] = ChunkInfo(
-                    source_id=snapshot.source_ids[row],
-                    story_id=snapshot.story_ids[row],
-                    outlet=snapshot.outlets[int(snapshot.outlet_codes[row])],
-                    published_ts=int(snapshot.published_ts[row]),
-                )
-        return out
+        return {chunk_id: snapshot.info(rows[chunk_id]) for chunk_id in chunk_ids if chunk_id in rows}
 
     def share(self, outlets: Sequence[str] | None, since_ts: int | None, until_ts: int | None) -> float | None:
         """The share of indexed chunks that the filters keep (as current as the index; None
@@ -516,15 +520,16 @@ class KeywordIndex:
         for row, score in zip(found[0].tolist(), scores[0].tolist(), strict=True):
             if score <= 0:
                 break
+            info = snapshot.info(row)
             hits.append(
                 KeywordHit(
                     chunk_id=snapshot.ids[row],
                     score=float(score),
                     rank=len(hits) + 1,
-                    source_id=snapshot.source_ids[row],
-                    story_id=snapshot.story_ids[row],
-                    outlet=snapshot.outlets[int(snapshot.outlet_codes[row])],
-                    published_ts=int(snapshot.published_ts[row]),
+                    source_id=info.source_id,
+                    story_id=info.story_id,
+                    outlet=info.outlet,
+                    published_ts=info.published_ts,
                 )
             )
         return hits
