@@ -21,6 +21,7 @@ CREATE INDEX IF NOT EXISTS answers_channel ON answers(channel_id, created);
 CREATE TABLE IF NOT EXISTS feedback (
     answer_id TEXT NOT NULL, user_id INTEGER NOT NULL, helpful INTEGER NOT NULL,
     question TEXT NOT NULL, sources TEXT NOT NULL, created REAL NOT NULL,
+    click_id INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (answer_id, user_id)
 );
 """
@@ -34,6 +35,9 @@ class BotState:
         self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(feedback)")}
+        if "click_id" not in columns:  # a state file from before votes were ordered by click
+            self._db.execute("ALTER TABLE feedback ADD COLUMN click_id INTEGER NOT NULL DEFAULT 0")
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -77,17 +81,21 @@ class BotState:
             ).fetchone()
         return Answer.model_validate_json(row[0]) if row else None
 
-    def record_feedback(self, answer_id: str, user_id: int, helpful: bool) -> bool:
-        """Record a vote (a second vote by the same user replaces the first). False when the
-        answer is unknown."""
+    def record_feedback(self, answer_id: str, user_id: int, helpful: bool, click_id: int = 0) -> bool:
+        """Record a vote; a user's later click replaces an earlier one. ``click_id`` orders the
+        clicks (the interaction's snowflake): two quick clicks are recorded in threads that may
+        finish in either order. False when the answer is unknown."""
         answer = self.answer(answer_id)
         if answer is None:
             return False
         sources = json.dumps([{"n": c.n, "source_id": c.passage.source_id, "title": c.title} for c in answer.citations])
         with self._lock, self._db:
             self._db.execute(
-                "INSERT OR REPLACE INTO feedback VALUES (?, ?, ?, ?, ?, ?)",
-                (answer_id, user_id, int(helpful), answer.question, sources, time.time()),
+                "INSERT INTO feedback (answer_id, user_id, helpful, question, sources, created, click_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (answer_id, user_id) DO UPDATE SET"
+                " helpful = excluded.helpful, created = excluded.created, click_id = excluded.click_id"
+                " WHERE excluded.click_id >= feedback.click_id",
+                (answer_id, user_id, int(helpful), answer.question, sources, time.time(), click_id),
             )
         return True
 

@@ -229,3 +229,34 @@ def test_state_keeps_threads_answers_and_votes(tmp_path: Path) -> None:
     state.forget_channel(22)
     assert state.last_answer(22) is None and state.last_answer(11) is not None
     state.close()
+
+
+def test_a_users_later_click_wins_whichever_is_recorded_last(tmp_path: Path) -> None:
+    state = BotState(tmp_path / "bot.sqlite")
+    state.save_answer("abc", [11], cited(1))
+    assert state.record_feedback("abc", user_id=7, helpful=False, click_id=200)
+    assert state.record_feedback("abc", user_id=7, helpful=True, click_id=100)  # an earlier click, recorded late
+    assert [v["helpful"] for v in state.feedback()] == [False]
+    assert state.record_feedback("abc", user_id=7, helpful=True, click_id=300)
+    assert [v["helpful"] for v in state.feedback()] == [True]
+    state.close()
+
+
+def test_state_file_from_before_click_order_still_opens_and_records(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "bot.sqlite"
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE feedback (answer_id TEXT NOT NULL, user_id INTEGER NOT NULL, helpful INTEGER NOT NULL,"
+        " question TEXT NOT NULL, sources TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (answer_id, user_id))"
+    )
+    db.execute("INSERT INTO feedback VALUES ('old', 7, 1, 'q', '[]', 1.0)")
+    db.commit()
+    db.close()
+
+    state = BotState(path)
+    state.save_answer("abc", [11], cited(1))
+    assert state.record_feedback("abc", user_id=7, helpful=False, click_id=5)
+    assert {(v["answer_id"], v["helpful"]) for v in state.feedback()} == {("old", True), ("abc", False)}
+    state.close()

@@ -58,7 +58,7 @@ class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button], template=r"newsb
     async def callback(self, interaction: discord.Interaction) -> None:
         bot: NewsBot = interaction.client  # type: ignore[assignment]
         recorded = await asyncio.to_thread(
-            bot.state.record_feedback, self.answer_id, interaction.user.id, self.vote == "up"
+            bot.state.record_feedback, self.answer_id, interaction.user.id, self.vote == "up", interaction.id
         )
         text = "Thanks for the feedback." if recorded else "That answer is too old to rate."
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NONE)
