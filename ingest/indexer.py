@@ -171,12 +171,13 @@ class Indexer:
     @property
     def chunker(self) -> Chunker:
         if self._chunker is None:
-            fits = self.embeddings.fits if isinstance(self.embeddings, LocalEmbeddings) else None
+            local = self.embeddings if isinstance(self.embeddings, LocalEmbeddings) else None
             self._chunker = Chunker(
                 chunk_tokens=self.settings.chunk_tokens,
                 overlap=self.settings.chunk_overlap,
                 encoding=self.settings.tokenizer_encoding,
-                fits=fits,
+                fits=local.fits if local else None,
+                span_fits=local.span_fits if local else None,
             )
         return self._chunker
 
@@ -325,8 +326,9 @@ class Indexer:
         planned: list[tuple[Article, str, bytes, int]] = []
         docs: list[Document] = []
         for article in batch:
-            sig = signature(shingles(article.text))
-            story_id = self.stories.story_for(article.source_id, article.text, sig)
+            grams = shingles(article.text)
+            sig = signature(grams)
+            story_id = self.stories.story_for(article.source_id, article.text, sig, grams)
             self.stories.add(article.source_id, story_id, sig, article.text)
             chunks = self.chunker.chunk(article.source_id, article.text)
             docs.extend(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import cached_property
@@ -35,6 +37,11 @@ def resolve_model_path(name: str) -> str:
 
 
 QUERY_CACHE_SIZE = 1024
+
+# Pre-tokenizers that cut words at whitespace and never join them (see `span_fits`).
+_WORD_LOCAL_PRE_TOKENIZERS = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
+# Whitespace that Python and the tokenizer may see differently (vertical tab, U+2028, ...).
+_ODD_SPACE = re.compile(r"[^\S \t\n\r]")
 
 
 class VectorCache:
@@ -76,7 +83,7 @@ class LocalEmbeddings(Embeddings):
     The model is loaded with `HF_HUB_OFFLINE=1`: nothing is downloaded at run time.
     """
 
-    def __init__(self, model_name: str, *, batch_size: int = 64, device: str = "cpu") -> None:
+    def __init__(self, model_name: str, *, batch_size: int = 16, device: str = "cpu") -> None:
         self.model_name = model_name
         self.batch_size = batch_size
         self.device = device
@@ -109,6 +116,41 @@ class LocalEmbeddings(Embeddings):
         least one character, so a text shorter than the window needs no tokenizer call."""
         limit = self.max_tokens
         return len(text) + 2 <= limit or self.count_tokens(text) <= limit
+
+    @cached_property
+    def _piece_tokenizer(self) -> Any:
+        """A private copy of the model's Rust tokenizer with truncation and padding off (the
+        model's own is reconfigured by every `encode`), and how many special tokens it adds;
+        (None, 0) unless its words end at whitespace (BERT's do; byte-level BPE glues a space to
+        the next word, so a span's pieces there are not those of the whole text)."""
+        from tokenizers import Tokenizer
+
+        backend = getattr(self.model.tokenizer, "backend_tokenizer", None)
+        if backend is None or type(backend.pre_tokenizer).__name__ not in _WORD_LOCAL_PRE_TOKENIZERS:
+            return None, 0
+        tokenizer = Tokenizer.from_str(backend.to_str())
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        return tokenizer, len(tokenizer.encode("", add_special_tokens=True).ids)
+
+    def span_fits(self, text: str) -> Callable[[int, int], bool] | None:
+        """Return `fits` for the spans of `text` that start and end at whitespace (or at an end
+        of `text`), from one tokenizer call: the model's tokenizer splits words at whitespace
+        and never joins them, so the word pieces of such a span are those of the whole text
+        inside it. None when `text` holds whitespace other than space, tab, CR and LF (the
+        tokenizer and Python may disagree about it): then call `fits` on each span."""
+        tokenizer, special = self._piece_tokenizer
+        if tokenizer is None or _ODD_SPACE.search(text):
+            return None
+        offsets = tokenizer.encode(text, add_special_tokens=False).offsets
+        starts = [start for start, _ in offsets]
+        ends = [end for _, end in offsets]
+        room = self.max_tokens - special
+
+        def fits(start: int, end: int) -> bool:
+            return bisect_right(ends, end) - bisect_left(starts, start) <= room
+
+        return fits
 
     def _encode(self, texts: list[str], **kwargs: Any) -> list[list[float]]:
         with self._lock:  # torch models are not safe to call from several threads at once

@@ -82,8 +82,9 @@ def test_no_chunk_is_truncated_by_the_embedding_model(shared_data: Path, local_e
         "Съешь же ещё этих мягких французских булок да выпей чаю. " * 40,
         "antidisestablishmentarianism pneumonoultramicroscopic " * 120,
     ]
+    fast = Chunker(chunk_tokens=400, overlap=20, fits=chunker.fits, span_fits=model.span_fits)
     for text in _bbc_texts(shared_data, 30) + hostile:
-        for chunk in chunker.chunk("x", text):
+        for chunk in chunker.chunk("x", text) + fast.chunk("x", text):
             assert model.count_tokens(chunk.text) <= model.max_tokens, chunk.text[:80]
 
 
@@ -91,3 +92,43 @@ def test_no_chunk_is_truncated_by_the_embedding_model(shared_data: Path, local_e
 def test_bad_sizes_are_refused_with_a_clear_error(size: int, overlap: int) -> None:
     with pytest.raises(ValueError, match="chunk_tokens|overlap"):
         Chunker(chunk_tokens=size, overlap=overlap)
+
+
+def test_span_counts_from_one_tokenizer_call_are_the_models_own(shared_data: Path, local_embeddings) -> None:
+    """`span_fits` counts a whitespace-bounded span's word pieces from the whole text's: it must
+    agree with tokenizing the span alone, also where pieces cost the most."""
+    import re
+
+    model = local_embeddings
+    texts = _bbc_texts(shared_data, 10) + [
+        " ".join(f"{i * 7919:,}.{i % 97:02d}" for i in range(300)),
+        "Zwölf Boxkämpfer jagen Viktor. 東京電力公司周二表示 «quoted» naïve café—dash\tTab\r\nCRLF " * 8,
+        "x" * 150 + " antidisestablishmentarianism " + "é" * 120,
+    ]
+    for text in texts:
+        fits = model.span_fits(text)
+        assert fits is not None
+        bounds = [0] + [m.start() for m in re.finditer(r"(?<=\s)\S", text)]
+        ends = [m.end() for m in re.finditer(r"\S(?=\s|\Z)", text)]
+        for start in bounds[::7]:
+            for end in (e for e in ends[::5] if e > start):
+                truth = model.count_tokens(text[start:end]) <= model.max_tokens
+                assert fits(start, end) == truth, (text[start:end][:60], end - start)
+
+
+def test_odd_whitespace_falls_back_to_counting_each_span(local_embeddings) -> None:
+    assert local_embeddings.span_fits("one\u2028two") is None
+    assert local_embeddings.span_fits("one\x0btwo") is None
+
+
+def test_one_tokenizer_call_per_article_chunks_exactly_as_one_per_span(shared_data: Path, local_embeddings) -> None:
+    model = local_embeddings
+    exact = Chunker(chunk_tokens=180, overlap=30, fits=model.fits)
+    fast = Chunker(chunk_tokens=180, overlap=30, fits=model.fits, span_fits=model.span_fits)
+    hostile = [
+        " ".join(f"{i * 7919:,}.{i % 97:02d}" for i in range(600)),
+        "Full report: https://news.example/reports/" + "a1b2c3d4e5" * 120 + " was released today.",
+        "东京电力公司周二表示，核电站的冷却系统已恢复正常运行，但专家警告说仍需密切监测。" * 20,
+    ]
+    for text in _bbc_texts(shared_data, 40) + hostile:
+        assert fast.chunk("x", text) == exact.chunk("x", text)
