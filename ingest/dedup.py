@@ -47,9 +47,8 @@ def signature(shingle_set: set[str]) -> bytes:
 
 
 def _minhash(sig: bytes) -> MinHash:
-    return MinHash(
-        num_perm=NUM_PERM, hashvalues=np.frombuffer(sig, dtype=np.uint64), permutations=_permutations(), scheme=SCHEME
-    )
+    values = np.frombuffer(sig, dtype=np.uint64)
+    return MinHash(num_perm=NUM_PERM, hashvalues=values, permutations=_permutations(), scheme=SCHEME)
 
 
 class StoryIndex:
