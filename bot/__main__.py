@@ -32,7 +32,7 @@ def build_parts(
 ) -> tuple[ConversationEngine, Indexer, BotState]:
     """Open the store and build the engine, the indexer and the bot's state (blocking: opens
     Chroma and SQLite files; run it in a thread). Raises StoreUnavailableError."""
-    from bot.state import BotState
+    from bot.state import BotState, state_path
     from ingest.indexer import Indexer
     from retrieval.conversation import SQLiteHistory
     from retrieval.embeddings import LocalEmbeddings
@@ -45,7 +45,7 @@ def build_parts(
     engine = build_engine(settings, embeddings=embeddings, client=client, history=history)
     indexer = Indexer(settings, embeddings=embeddings, client=client)
     indexer.on_change(engine.retriever.index_changed)  # type: ignore[attr-defined]
-    state = BotState(settings.state_dir / "newsbot-bot.sqlite")
+    state = BotState(state_path(settings))
     return engine, indexer, state
 
 

@@ -423,6 +423,57 @@ def evaluate(
 
 # --- Discord -----------------------------------------------------------------------------------
 @app.command()
+def feedback(
+    store: StoreOption = None,
+    everything: Annotated[bool, typer.Option("--all", help="List every rated answer, not only the unhelpful ones.")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many answers to list.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Report the helpful / not helpful votes given to the bot's answers: the totals, then the
+    answers someone found unhelpful (newest first) with their question and sources."""
+    from bot.state import BotState, state_path
+
+    settings = load_settings(store)
+    path = state_path(settings)
+    if not path.is_file():  # reading must not create the bot's state
+        if as_json:
+            console.print_json(json.dumps({"votes": 0, "helpful": 0, "not_helpful": 0, "answers": 0, "rated": []}))
+        else:
+            console.print(f"no votes yet: the bot has not run with this store ({path} does not exist)")
+        return
+    state = BotState(path)
+    try:
+        totals = state.feedback_totals()
+        rated = state.feedback_by_answer(unhelpful_only=not everything, limit=limit)
+    finally:
+        state.close()
+    if as_json:
+        console.print_json(json.dumps({**totals, "rated": rated}))
+        return
+    share = f" ({totals['helpful'] / totals['votes']:.0%} helpful)" if totals["votes"] else ""
+    votes, answers = totals["votes"], totals["answers"]
+    console.print(
+        f"{votes} vote{'s' * (votes != 1)} on {answers} answer{'s' * (answers != 1)}: "
+        f"{totals['helpful']} helpful, {totals['not_helpful']} not helpful{share}",
+        highlight=False,
+    )
+    if not rated:
+        return
+    from datetime import datetime
+
+    from rich.markup import escape
+
+    table = Table(title="rated answers" if everything else "answers found unhelpful")
+    for column in ("last vote", "question", "up", "down", "sources"):
+        table.add_column(column)
+    for row in rated:
+        when = datetime.fromtimestamp(float(row["last_vote"])).astimezone().strftime("%Y-%m-%d %H:%M")
+        sources = "\n".join(f"[{s['n']}] {s['title']} ({s['source_id']})" for s in row["sources"]) or "-"
+        table.add_row(when, escape(str(row["question"])), str(row["helpful"]), str(row["not_helpful"]), escape(sources))
+    console.print(table)
+
+
+@app.command()
 def serve(store: StoreOption = None) -> None:
     """Run the Discord bot (needs DISCORD_TOKEN)."""
     import asyncio

@@ -10,6 +10,12 @@ import time
 from pathlib import Path
 
 from retrieval.models import Answer
+from retrieval.settings import Settings
+
+
+def state_path(settings: Settings) -> Path:
+    """The bot's state file, beside the store."""
+    return settings.state_dir / "newsbot-bot.sqlite"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS threads (thread_id INTEGER PRIMARY KEY, created REAL NOT NULL);
@@ -98,6 +104,31 @@ class BotState:
                 (answer_id, user_id, int(helpful), answer.question, sources, time.time(), click_id),
             )
         return True
+
+    def feedback_by_answer(self, *, unhelpful_only: bool = False, limit: int = 20) -> list[dict[str, object]]:
+        """The rated answers, most recently rated first: question, sources, and how many voted
+        helpful and not helpful (only answers someone found unhelpful with `unhelpful_only`)."""
+        having = "HAVING SUM(1 - helpful) > 0" if unhelpful_only else ""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT answer_id, question, sources, SUM(helpful), SUM(1 - helpful), MAX(created)"
+                f" FROM feedback GROUP BY answer_id {having} ORDER BY MAX(created) DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [
+            {
+                "answer_id": a, "question": q, "sources": json.loads(s),
+                "helpful": int(up), "not_helpful": int(down), "last_vote": last,
+            }
+            for a, q, s, up, down, last in rows
+        ]
+
+    def feedback_totals(self) -> dict[str, int]:
+        with self._lock:
+            votes, up, answers = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(helpful), 0), COUNT(DISTINCT answer_id) FROM feedback"
+            ).fetchone()
+        return {"votes": votes, "helpful": up, "not_helpful": votes - up, "answers": answers}
 
     def feedback(self) -> list[dict[str, object]]:
         with self._lock:

@@ -73,3 +73,41 @@ def test_search_prints_passages_and_nothing_else(tmp_path: Path, folder: Path) -
     assert found.returncode == 0, found.stderr
     assert "Time Warner" in found.stdout
     assert found.stderr.strip() == "", "no log chatter (bm25s, chromadb, models) in a plain run"
+
+
+def test_feedback_reports_the_votes_and_the_answers_found_unhelpful(tmp_path: Path) -> None:
+    from bot.state import BotState
+    from retrieval.models import Answer, Citation, Passage
+
+    store = tmp_path / "store"
+    bot_state = store / "newsbot-bot.sqlite"
+    before = run("feedback", store=store, cwd=tmp_path)
+    assert before.returncode == 0 and "no votes yet" in before.stdout
+    assert not bot_state.exists(), "reading the report must not create the bot's state"
+
+    def answer(question: str, source_id: str, title: str) -> Answer:
+        passage = Passage(chunk_id=f"{source_id}:0", source_id=source_id, story_id=source_id, title=title, text="Text.")
+        return Answer(question=question, text="Text [1].", citations=[Citation(n=1, passage=passage)])
+
+    state = BotState(bot_state)
+    state.save_answer("good", [1], answer("Why did Carlsberg's profits fall?", "business/173", "Brewers' profits lose their fizz"))
+    state.save_answer("bad", [1], answer("Who won the [bold]cup[/bold]?", "sport/001", "Cup final preview"))
+    state.record_feedback("good", 11, True, click_id=1)
+    state.record_feedback("good", 12, True, click_id=2)
+    state.record_feedback("bad", 11, False, click_id=3)
+    state.record_feedback("bad", 13, True, click_id=4)
+    state.close()
+
+    report = json.loads(run("feedback", "--json", store=store, cwd=tmp_path).stdout)
+    assert (report["votes"], report["helpful"], report["not_helpful"], report["answers"]) == (4, 3, 1, 2)
+    [unhelpful] = report["rated"]
+    assert unhelpful["question"] == "Who won the [bold]cup[/bold]?"
+    assert (unhelpful["helpful"], unhelpful["not_helpful"]) == (1, 1)
+    assert unhelpful["sources"] == [{"n": 1, "source_id": "sport/001", "title": "Cup final preview"}]
+    assert len(json.loads(run("feedback", "--all", "--json", store=store, cwd=tmp_path).stdout)["rated"]) == 2
+
+    human = run("feedback", store=store, cwd=tmp_path)
+    assert human.returncode == 0, human.stderr
+    assert "4 votes on 2 answers: 3 helpful, 1 not helpful (75% helpful)" in human.stdout
+    assert "Who won the [bold]cup[/bold]?" in human.stdout  # shown as typed, not as markup
+    assert "Cup final preview (sport/001)" in human.stdout and "Carlsberg" not in human.stdout
