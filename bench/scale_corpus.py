@@ -54,7 +54,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ingest.chunking import Chunker  # noqa: E402
 from ingest.dedup import StoryIndex, jaccard, shingles, signature  # noqa: E402
-from ingest.indexer import chunk_metadata  # noqa: E402
+from ingest.indexer import chunk_metadata, make_chunker  # noqa: E402
 from ingest.loaders import iter_articles  # noqa: E402
 from ingest.models import Article  # noqa: E402
 from retrieval.embeddings import LocalEmbeddings  # noqa: E402
@@ -214,8 +214,9 @@ def original_stories(articles: list[Article], threshold: float) -> dict[str, str
     stories = StoryIndex(threshold, texts.get)
     result: dict[str, str] = {}
     for article in articles:
-        sig = signature(shingles(article.text))
-        story_id = stories.story_for(article.source_id, article.text, sig)
+        grams = shingles(article.text)
+        sig = signature(grams)
+        story_id = stories.story_for(article.source_id, article.text, sig, grams)
         stories.add(article.source_id, story_id, sig)
         result[article.source_id] = story_id
     return result
@@ -255,12 +256,7 @@ def build(chunks: int, corpus: Path, console: Console) -> dict[str, Any]:
     articles = load_articles(corpus, settings)
     embeddings = LocalEmbeddings(settings.embedding_model, batch_size=settings.embedding_batch_size)
     model = embeddings.model
-    chunker = Chunker(
-        chunk_tokens=settings.chunk_tokens,
-        overlap=settings.chunk_overlap,
-        encoding=settings.tokenizer_encoding,
-        fits=lambda text: embeddings.count_tokens(text) <= embeddings.max_tokens,
-    )
+    chunker = make_chunker(settings, embeddings)
     client = open_client(settings)
     collection = get_collection(client, settings)
 

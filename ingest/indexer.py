@@ -116,6 +116,19 @@ def chunk_metadata(article: Article, chunk: Chunk, story_id: str) -> dict[str, A
     }
 
 
+def make_chunker(settings: Settings, embeddings: Embeddings) -> Chunker:
+    """The chunker ingest uses: sizes from settings, and, with the local model, the check that
+    no chunk is longer than the model reads."""
+    local = embeddings if isinstance(embeddings, LocalEmbeddings) else None
+    return Chunker(
+        chunk_tokens=settings.chunk_tokens,
+        overlap=settings.chunk_overlap,
+        encoding=settings.tokenizer_encoding,
+        fits=local.fits if local else None,
+        span_fits=local.span_fits if local else None,
+    )
+
+
 class Indexer:
     """Writes articles into the store and keeps the catalog; one instance per process.
 
@@ -171,14 +184,7 @@ class Indexer:
     @property
     def chunker(self) -> Chunker:
         if self._chunker is None:
-            local = self.embeddings if isinstance(self.embeddings, LocalEmbeddings) else None
-            self._chunker = Chunker(
-                chunk_tokens=self.settings.chunk_tokens,
-                overlap=self.settings.chunk_overlap,
-                encoding=self.settings.tokenizer_encoding,
-                fits=local.fits if local else None,
-                span_fits=local.span_fits if local else None,
-            )
+            self._chunker = make_chunker(self.settings, self.embeddings)
         return self._chunker
 
     @property

@@ -520,16 +520,9 @@ class KeywordIndex:
         for row, score in zip(found[0].tolist(), scores[0].tolist(), strict=True):
             if score <= 0:
                 break
-            info = snapshot.info(row)
             hits.append(
                 KeywordHit(
-                    chunk_id=snapshot.ids[row],
-                    score=float(score),
-                    rank=len(hits) + 1,
-                    source_id=info.source_id,
-                    story_id=info.story_id,
-                    outlet=info.outlet,
-                    published_ts=info.published_ts,
+                    **vars(snapshot.info(row)), chunk_id=snapshot.ids[row], score=float(score), rank=len(hits) + 1
                 )
             )
         return hits
