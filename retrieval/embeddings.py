@@ -240,7 +240,7 @@ class _PieceBatcher:
 
         ids = [e.ids for e in self.tokenizer.encode_batch(texts)]
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-        vectors: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(ids)
+        vectors: np.ndarray | None = None
         device = self.model.device
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
@@ -258,9 +258,11 @@ class _PieceBatcher:
                     features["token_type_ids"] = torch.zeros_like(features["input_ids"])
                 out = self.model(features)["sentence_embedding"]
                 out = torch.nn.functional.normalize(out, p=2, dim=1).cpu().numpy()
-                for r, i in enumerate(rows):
-                    vectors[i] = out[r]
-        return np.stack(vectors)
+                if vectors is None:
+                    vectors = np.empty((len(ids), out.shape[1]), dtype=out.dtype)
+                vectors[rows] = out
+        assert vectors is not None  # texts is never empty here (see LocalEmbeddings._encode)
+        return vectors
 
 
 def model_dir_exists(name: str) -> bool:
