@@ -28,6 +28,7 @@ from retrieval.answering import (
     SentenceScorer,
     abstain_threshold,
     build_messages,
+    entity_coverage,
     fit_passages,
     missing_numbers,
 )
@@ -193,6 +194,21 @@ def test_missing_numbers_reads_numbers_as_articles_write_them() -> None:
     dated = passage.model_copy(update={"published_at": datetime(2005, 3, 2, tzinfo=UTC)})
     assert missing_numbers(question, [dated]) == []
     assert missing_numbers("Who won the 2018 FIFA World Cup final?", [dated]) == ["2018"]
+
+
+def test_names_count_as_covered_the_way_articles_write_them() -> None:
+    """Real quiz questions (cnn-rtqa) abstained because "Russians" was not found in a passage
+    saying "Russian", "US" not in one saying "the United States", and a sentence's capitalised
+    first word ("Despite") was taken for a name."""
+    [passage] = bbc_passages("business/173")[:1]
+    text = "Russian reservists in the United States faced record-high prices, despite the cuts."
+    passage = passage.model_copy(update={"text": text, "title": "Prices"})
+    assert entity_coverage("How many Russians could soon be called up?", [passage]) == 1.0
+    assert entity_coverage("Despite the cuts, how high did prices in the US go?", [passage]) == 1.0
+    # a name the passages do not mention still counts against them, also at a sentence's start
+    assert entity_coverage("How many Ukrainians could soon be called up?", [passage]) == 0.0
+    assert entity_coverage("Who bought Skype?", [passage]) == 0.0
+    assert entity_coverage("Gordon Brown spoke. Did the UK agree?", [passage]) == 0.0
 
 
 class CountingEmbeddings(DeterministicFakeEmbedding):
