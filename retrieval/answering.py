@@ -20,10 +20,10 @@ import inspect
 import logging
 import math
 import re
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from langchain_core.embeddings import Embeddings
@@ -53,9 +53,10 @@ DeltaCallback = Callable[[str], Awaitable[None] | None]
 # Calibrated with `newsbot eval` on bbc-qa dev (hybrid retrieval, store of BBC + CNN articles):
 # 0.40 abstains on 14 of the 18 null questions and wrongly on 5 of the 123 answerable ones
 # (0.42: 14/18 and 8/123; 0.44: 15/18 and 10/123); on cnn-rtqa dev it abstains wrongly on 21
-# of 102 (0.42: 22/102), 18 since names match by stem and alias (see `entity_coverage`). Without the number penalty 0.40 abstained on only 10/18. The null
-# questions that still pass ask about the outcome of events the articles only announce (which
-# actor was finally announced, what sentence was given): similarity cannot tell them apart.
+# of 102 (0.42: 22/102), 18 since names match by stem and alias (see `entity_coverage`).
+# Without the number penalty 0.40 abstained on only 10/18. The null questions that still pass
+# ask about the outcome of events the articles only announce (which actor was finally
+# announced, what sentence was given): similarity cannot tell them apart.
 DEFAULT_ABSTAIN_THRESHOLD = 0.40
 
 DENSE_WEIGHT = 0.6
@@ -113,11 +114,18 @@ STOPWORDS = frozenset(
 )
 
 
-@lru_cache(maxsize=1)
-def _stemmer() -> object:
-    import Stemmer
+_local = threading.local()
 
-    return Stemmer.Stemmer("english")
+
+def _stemmer() -> object:
+    """This thread's stemmer: PyStemmer objects are not thread-safe, and answers are scored in
+    several worker threads at once."""
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        import Stemmer
+
+        stemmer = _local.stemmer = Stemmer.Stemmer("english")
+    return stemmer
 
 
 def terms(text: str) -> list[str]:
