@@ -53,7 +53,7 @@ DeltaCallback = Callable[[str], Awaitable[None] | None]
 # Calibrated with `newsbot eval` on bbc-qa dev (hybrid retrieval, store of BBC + CNN articles):
 # 0.40 abstains on 14 of the 18 null questions and wrongly on 5 of the 123 answerable ones
 # (0.42: 14/18 and 8/123; 0.44: 15/18 and 10/123); on cnn-rtqa dev it abstains wrongly on 21
-# of 102 (0.42: 22/102), 18 since names match by stem and alias (see `entity_coverage`).
+# of 102 (0.42: 22/102), 19 since names match by stem and alias (see `entity_coverage`).
 # Without the number penalty 0.40 abstained on only 10/18. The null questions that still pass
 # ask about the outcome of events the articles only announce (which actor was finally
 # announced, what sentence was given): similarity cannot tell them apart.
