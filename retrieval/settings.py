@@ -41,8 +41,8 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(
         16,
         ge=1,
-        description="Chunks embedded per batch. On CPU, 16 embeds all-MiniLM-L6-v2 chunks 10-20 % faster than 64 "
-        "(smaller attention buffers, less padding).",
+        description="Chunks embedded per batch. On CPU, 16 embeds all-MiniLM-L6-v2 chunks about 20 % faster than 64 "
+        "(smaller attention buffers; batches are cut by word-piece length, so padding is small either way).",
     )
     ingest_batch: int = Field(
         64,
