@@ -73,7 +73,10 @@ def load_questions(path: Path) -> list[Question]:
         try:
             questions.append(Question.model_validate_json(line))
         except ValidationError as e:
-            raise ValueError(f"{path}:{number}: not a question item ({e.errors()[0]['msg']})") from e
+            error = e.errors()[0]
+            where = ".".join(str(part) for part in error["loc"])
+            reason = f"{where}: {error['msg']}" if where else error["msg"]
+            raise ValueError(f"{path}:{number}: not a question item ({reason})") from e
     if not questions:
         raise ValueError(f"{path}: no questions")
     return questions
