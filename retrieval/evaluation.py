@@ -93,11 +93,18 @@ def normalise(text: str) -> str:
 
 
 def answer_matches(gold: str, answer_text: str) -> bool:
-    """The normalised gold answer is contained in the answer; for compound gold answers
-    ("X; Y"), every part is."""
+    """The normalised gold answer is contained in the answer, starting a word ("Ford" is not
+    found in "Stanford", "Europe" is in "European") and, when it ends in a digit, ending a number
+    ("13" is not in "2013", "1.1" not in "1.13bn"); for compound gold answers ("X; Y"), every
+    part is."""
     text = normalise(answer_text)
     parts = [normalise(p) for p in re.split(r";|\band\b", gold) if normalise(p)]
-    return bool(parts) and all(p in text for p in parts)
+
+    def found(part: str) -> bool:
+        end = r"(?![\d]|[.,]\d)" if part[-1].isdigit() else ""
+        return re.search(rf"(?<![\w.,]){re.escape(part)}{end}", text) is not None
+
+    return bool(parts) and all(found(p) for p in parts)
 
 
 def first_hit(passages: Sequence[Passage], gold: Iterable[str]) -> int | None:
