@@ -452,12 +452,19 @@ def _overlaps(a: ScoredSentence, b: ScoredSentence) -> bool:
     return len(wa & wb) / max(1, min(len(wa), len(wb))) > 0.8
 
 
+BULLET = re.compile(r"^\s*[-–—•*]\s+")  # a list item's bullet, not part of what it says
+
+
 def _with_marker(sentence: str, n: int) -> str:
-    """Put `[n]` before the sentence's final punctuation, or after a closing quotation."""
+    """Put `[n]` before the sentence's final punctuation, or after a closing quotation. A
+    sentence without final punctuation (a list item, a line of a fact box) gets a full stop after
+    its marker, so that the next sentence quoted does not run into it and borrow its citation."""
     match = re.search(r"[.!?]+$", sentence)
     if match:
         return f"{sentence[: match.start()].rstrip()} [{n}]{sentence[match.start():]}"
-    return f"{sentence} [{n}]"
+    if re.search(r"[.!?][\"'”’)\]]+$", sentence):
+        return f"{sentence} [{n}]"
+    return f"{sentence} [{n}]."
 
 
 def compose_extractive(evidence: Evidence) -> str:
@@ -468,7 +475,7 @@ def compose_extractive(evidence: Evidence) -> str:
     for rank, sentence in enumerate(chosen):
         first_choice.setdefault(sentence.passage_index, rank)
     chosen.sort(key=lambda s: (first_choice[s.passage_index], s.start))
-    return " ".join(_with_marker(s.text, s.passage_index + 1) for s in chosen)
+    return " ".join(_with_marker(BULLET.sub("", s.text), s.passage_index + 1) for s in chosen)
 
 
 def format_date(day: date) -> str:

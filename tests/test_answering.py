@@ -139,6 +139,38 @@ def test_extractive_answer_is_short_and_has_no_repeated_sentences(extractive: Ex
     assert "0.3%" in answer.text
 
 
+def test_list_items_quoted_beside_other_sentences_keep_their_own_citations(extractive: ExtractiveAnswerer) -> None:
+    # A fact box's lines end without a full stop. Quoted as they are, the next sentence ran into
+    # them, its quotation was checked against the list's passage, and the whole answer failed
+    # verification: the reader was told the articles don't cover it.
+    plan = Passage(
+        chunk_id="plan#0", source_id="plan", story_id="plan", title="Tories set out asylum plans",
+        text=(
+            "The Conservatives would:\n"
+            "- Detain asylum seekers without documents so people whose identity is not known cannot "
+            "move freely around the UK - a worry for \"national security\"\n"
+            "- Remove at once asylum seekers whose claims are clearly unfounded\n"
+            "- Take in a quota of refugees chosen with the UN"
+        ),
+    )
+    speech = Passage(
+        chunk_id="speech#0", source_id="speech", story_id="speech", title="Davis attacks asylum system",
+        text=(
+            "David Davis said only two out of 10 asylum seekers had their claims accepted under the "
+            "current \"unfair and inhumane\" asylum system. He spoke in London."
+        ),
+    )
+    answer = extractive.answer(
+        "What would the Conservatives do about asylum seekers without documents, and how many asylum seekers "
+        "had their claims accepted?",
+        [plan, speech],
+    )
+    assert not answer.abstained, answer.text
+    assert {c.passage.source_id for c in answer.citations} == {"plan", "speech"}
+    assert_every_sentence_cited(answer, [plan, speech])
+    assert not re.search(r"(^|\.\s)- ", answer.text), "list bullets are not quoted"
+
+
 def test_off_topic_question_abstains_and_lists_the_closest_articles(extractive: ExtractiveAnswerer) -> None:
     given = pool("business/173", "politics/365", "tech/145")
     answer = extractive.answer("Who was elected Pope by the cardinals after John Paul II died?", given)
