@@ -45,6 +45,7 @@ eval: $(STAMP)
 	  $(BIN)/newsbot eval --store data/eval-store --questions ../shared/data/bbc-qa/dev.jsonl --retriever $$r --json bench/results/eval-bbc-$$r.json; \
 	  $(BIN)/newsbot eval --store data/eval-store --questions ../shared/data/cnn-rtqa/dev.jsonl --retriever $$r --json bench/results/eval-cnn-$$r.json; \
 	done
+	$(PY) bench/abstention.py --store data/eval-store --json bench/results/abstention.json
 
 bot: $(STAMP)
 	$(BIN)/newsbot serve
