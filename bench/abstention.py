@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.cli import load_settings  # noqa: E402
-from retrieval.evaluation import Question, load_questions  # noqa: E402
+from retrieval.evaluation import Question, load_questions, write_report  # noqa: E402
 from retrieval.models import Passage  # noqa: E402
 from retrieval.service import build_engine  # noqa: E402
 
@@ -98,8 +97,7 @@ def main() -> None:
         f"with the evidence cut out {result['abstained_fact_removed']}"
     )
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        write_report(result, args.json)
 
 
 if __name__ == "__main__":

@@ -82,6 +82,9 @@ FOLLOWER_RATIO = 0.8  # a second or third sentence must score at least this shar
 ADJACENT_RATIO = 0.4
 CLOSEST = 3
 
+# Final punctuation, possibly inside closing quotes or brackets: the text ends a sentence.
+ENDS_SENTENCE = re.compile(r"[.!?][\"'”’)\]]*$")
+
 NOT_COVERED = "The indexed articles don't cover this question."
 UNVERIFIED_NOTICE = (
     "The language model's answer could not be checked against the articles; "
@@ -393,7 +396,7 @@ class SentenceScorer:
                 n_words = len(text.split())
                 if n_words < 4 or text.lower() == title:
                     continue
-                if not re.search(r"[.!?][\"'”’)\]]*$", text) and n_words < 8:
+                if not ENDS_SENTENCE.search(text) and n_words < 8:
                     continue  # a headline, caption or byline, not a sentence
                 found.append((index, start, end, text))
         return found or fallback
@@ -462,9 +465,7 @@ def _with_marker(sentence: str, n: int) -> str:
     match = re.search(r"[.!?]+$", sentence)
     if match:
         return f"{sentence[: match.start()].rstrip()} [{n}]{sentence[match.start():]}"
-    if re.search(r"[.!?][\"'”’)\]]+$", sentence):
-        return f"{sentence} [{n}]"
-    return f"{sentence} [{n}]."
+    return f"{sentence} [{n}]" + ("" if ENDS_SENTENCE.search(sentence) else ".")
 
 
 def compose_extractive(evidence: Evidence) -> str:
