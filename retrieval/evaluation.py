@@ -65,9 +65,22 @@ class Question(BaseModel):
 
 
 def load_questions(path: Path) -> list[Question]:
-    """Read a question file. Raises ValueError naming the file and line of a bad item."""
+    """Read a question file (UTF-8 JSON lines) and return its items.
+
+    Raises ValueError naming the file and line of a bad item or of bytes that are not UTF-8,
+    and OSError when the file cannot be read.
+    """
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        # "utf-8 codec can't decode byte 0xe9 in position 1234" names neither file nor line.
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ValueError(
+            f"{path}:{line}: not UTF-8 (byte 0x{data[e.start]:02x}); save the file as UTF-8"
+        ) from e
     questions = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:

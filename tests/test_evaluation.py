@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from retrieval.evaluation import ItemResult, answer_matches, evidence_found, first_hit, summarise
+from retrieval.evaluation import (
+    ItemResult,
+    answer_matches,
+    evidence_found,
+    first_hit,
+    load_questions,
+    summarise,
+)
 from retrieval.models import Passage
 
 
@@ -76,3 +84,11 @@ def test_summary_counts_answerable_and_null_questions_apart() -> None:
 def test_a_set_without_null_questions_reports_no_null_abstention() -> None:
     summary = summarise([result("a", rank=1)], answerable_ids={"a"})
     assert summary["null_abstention"] is None and summary["false_abstention"] == 0.0
+
+
+def test_a_question_file_that_is_not_utf8_is_named_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "questions.jsonl"
+    good = '{"id": "q1", "question": "Who won?"}\n'
+    path.write_bytes(good.encode() + '{"id": "q2", "question": "Café owners?"}\n'.encode("latin-1"))
+    with pytest.raises(ValueError, match=r"questions\.jsonl:2: not UTF-8 \(byte 0xe9\)"):
+        load_questions(path)
