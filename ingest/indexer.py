@@ -228,8 +228,11 @@ class Indexer:
                     failed.append(item)
                     if normalize_target(item.source) == origin:
                         failed_origins.add(origin)
-                else:
-                    articles[item.source_id] = item
+                elif (first := articles.setdefault(item.source_id, item)).content_hash != item.content_hash:
+                    # Two different articles under one id: indexing either would drop the other.
+                    where = f"from {item.origin}, " if item.origin != first.origin else ""
+                    reason = f"{where}same source id as another article (from {first.origin}); not indexed"
+                    failed.append(SourceError(item.source_id, reason))
         return list(articles.values()), failed, failed_origins
 
     def ingest(

@@ -228,8 +228,15 @@ def _iter_file(
         data = _read_bytes(path, settings)
         if suffix in FEED_SUFFIXES:
             client = get_client()
+            # The feed's own name keeps its linkless entries apart from another feed's.
             yield from web.iter_feed(
-                data, name=name, origin=origin, settings=settings, client=client, outlet=outlet
+                data,
+                name=name,
+                feed_id=f"{source_id}{path.suffix}",
+                origin=origin,
+                settings=settings,
+                client=client,
+                outlet=outlet,
             )
         elif suffix in HTML_SUFFIXES:
             yield _html_article(data, name=name, source_id=source_id, origin=origin,

@@ -20,7 +20,7 @@ import trafilatura
 
 from ingest.cleaning import clean_extracted, clean_inline, clean_text, html_to_text, parse_date
 from ingest.errors import SourceError
-from ingest.models import Article
+from ingest.models import Article, content_hash
 from retrieval.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,13 @@ def iter_url(
         return
     if _is_feed(fetched):
         yield from iter_feed(
-            fetched.content, name=url, origin=url, settings=settings, client=client, outlet=outlet
+            fetched.content,
+            name=url,
+            feed_id=url,
+            origin=url,
+            settings=settings,
+            client=client,
+            outlet=outlet,
         )
         return
     page = extract_page(_html_of(fetched), url=fetched.url)
@@ -149,6 +155,7 @@ def iter_feed(
     data: bytes,
     *,
     name: str,
+    feed_id: str,
     origin: str,
     settings: Settings,
     client: httpx.Client,
@@ -157,9 +164,13 @@ def iter_feed(
     """Yield one `Article` per entry of the RSS/Atom feed in `data`.
 
     `name` is how errors refer to the feed (its URL or path) and `origin` is set on every
-    article. An entry whose content is the whole article is used as is; an entry with only a
-    summary has its link fetched and extracted, falling back to the summary when that fails.
-    Yields a `SourceError` for a broken feed, or for an entry with no text at all.
+    article. An entry's source_id is its link; an entry without one is `<feed_id>#<guid>`, or
+    `<feed_id>#<hash>` (the first 12 hex digits of the SHA-256 of its title and text) when it has
+    no guid either, so that entries of two feeds in one folder never share an id, and an entry
+    keeps its id when newer entries are added above it. An entry whose content is the whole
+    article is used as is; an entry with only a summary has its link fetched and extracted,
+    falling back to the summary when that fails. Yields a `SourceError` for a broken feed, or
+    for an entry with no text at all.
     """
     parsed = feedparser.parse(data)
     if not parsed.entries:
@@ -180,6 +191,7 @@ def iter_feed(
             entry,
             number=number,
             name=name,
+            feed_id=feed_id,
             origin=origin,
             outlet=feed_outlet,
             content_is_full_article=content_is_full_article,
@@ -233,6 +245,7 @@ def _entry_article(
     *,
     number: int,
     name: str,
+    feed_id: str,
     origin: str,
     outlet: str,
     content_is_full_article: bool,
@@ -258,9 +271,10 @@ def _entry_article(
         text = clean_text(html_to_text(entry.get("summary", "")))
     if not text:
         return SourceError(entry_name, "feed entry has no text")
+    title = clean_inline(html_to_text(entry.get("title", "")))
     return Article(
-        source_id=link or str(entry.get("id") or f"{origin}#{number}"),
-        title=clean_inline(html_to_text(entry.get("title", ""))),
+        source_id=link or _linkless_entry_id(entry, feed_id=feed_id, title=title, text=text),
+        title=title,
         text=text,
         url=link,
         outlet=outlet,
@@ -268,6 +282,13 @@ def _entry_article(
         published_at=published,
         origin=origin,
     )
+
+
+def _linkless_entry_id(entry: Any, *, feed_id: str, title: str, text: str) -> str:
+    # Not the entry's position: feeds put new entries first, so "#1" names another story
+    # every time the feed grows. A guid may be as plain as "1": the feed keeps it apart.
+    key = clean_inline(str(entry.get("id") or "")) or content_hash(f"{title}\n\n{text}")[:12]
+    return f"{feed_id}#{key}"
 
 
 def _full_content(entry: Any, content_is_full_article: bool) -> str:

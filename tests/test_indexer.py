@@ -198,6 +198,50 @@ def test_bad_inputs_are_named_and_the_rest_is_indexed(indexer: Indexer, corpus: 
     assert report.exit_code == 1
 
 
+def linkless_feed(path: Path, *stories: str) -> None:
+    items = "".join(
+        f"<item><title>{name} story</title><description>The {name} committee approved the harbour "
+        f"bridge budget on Tuesday.</description></item>"
+        for name in stories
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>F</title>{items}</channel></rss>',
+        encoding="utf-8",
+    )
+
+
+def test_linkless_entries_of_two_feeds_in_one_folder_are_both_indexed(
+    indexer: Indexer, tmp_path: Path
+) -> None:
+    feeds = tmp_path / "feeds"
+    linkless_feed(feeds / "alpha.rss", "alpha")
+    linkless_feed(feeds / "beta.rss", "beta")
+    first = indexer.ingest([str(feeds)])
+    assert (len(first.added), first.failed) == (2, [])
+    assert {doc.split()[1] for doc, _ in documents(indexer)} == {"alpha", "beta"}
+    again = indexer.ingest([str(feeds)])
+    assert len(again.unchanged) == 2
+    # A new story at the top of a feed leaves the ids of the entries below it alone.
+    linkless_feed(feeds / "alpha.rss", "gamma", "alpha")
+    grown = indexer.ingest([str(feeds)], prune=True)
+    assert (len(grown.added), len(grown.unchanged), grown.deleted) == (1, 2, [])
+
+
+def test_two_different_articles_with_one_source_id_are_a_named_failure(
+    indexer: Indexer, tmp_path: Path
+) -> None:
+    # Files are named relative to the folder given, so 001 of two folders share an id.
+    write(tmp_path / "monday", "001", "Rail fares rise", story("rail fares"))
+    write(tmp_path / "tuesday", "001", "Steel plant closes", story("steel plant"))
+    report = indexer.ingest([str(tmp_path / "monday"), str(tmp_path / "tuesday")])
+    assert report.added == ["001"]
+    [failure] = report.failed
+    assert failure.source == "001"
+    assert str(tmp_path / "tuesday") in failure.reason and "same source id" in failure.reason
+    assert report.exit_code == 1
+
+
 def test_all_failed_has_its_own_exit_code(indexer: Indexer, tmp_path: Path) -> None:
     report = indexer.ingest([str(tmp_path / "missing-folder")])
     assert report.exit_code == 2
