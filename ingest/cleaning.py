@@ -108,6 +108,27 @@ _CAPTION_MAX_CHARS = 300
 
 _HEADLINE_MAX_CHARS = 200
 
+# What a page that is only site furniture is made of: navigation crumbs ("Home / News / Sport"),
+# menus and calls to action ("Subscribe now!", "Sign up for our newsletter"). A text with such a
+# line and no line that reads as prose has no article in it. Checked on the 2,225 BBC, 106 CNN
+# and the NPR articles of ../shared/data and the pages in tests/data: none cleans differently.
+_CRUMB_SEPARATOR_RE = re.compile(r"\s+[/|•·»›>]\s+")
+_CRUMB_MAX_WORDS = 4
+_WORD_RE = re.compile(r"[^\W\d_][\w'’-]*")
+_SENTENCE_END_RE = re.compile(r"[.!?…:;。！？][\"”’)]*$")
+_PROSE_MIN_WORDS = 3
+_FURNITURE_WORDS = frozenset(
+    "home news sport sports weather business politics world local opinion culture arts "
+    "entertainment tech technology science health travel style food video videos audio podcast "
+    "podcasts live latest more menu search subscribe subscribers subscription sign log login "
+    "logout register account my in up out now today here free newsletter newsletters contact "
+    "about us privacy policy terms conditions of use service cookie cookies settings "
+    "preferences accept advertise advertising careers jobs help faq faqs follow donate support "
+    "shop store skip to main content navigation sitemap site map rss app apps download the our "
+    "and for a on with get join read watch listen click back top next previous page share print "
+    "email".split()
+)
+
 _BLOCK_TAGS = frozenset(
     "address article aside blockquote dd div dl dt figure footer h1 h2 h3 h4 h5 h6 header hr "
     "li main nav ol p pre section table tbody thead tfoot tr ul".split()
@@ -151,7 +172,8 @@ def clean_text(text: str) -> str:
     is a caption: all copies go), caption labels, copyright and "to see more, visit" footers,
     ad widgets, and a trailing block of teasers introduced by a heading such as "The Latest" or
     "Related" in the later part of the text. Lines inside a paragraph stay on their own lines.
-    Returns "" when nothing of the story is left.
+    Returns "" when nothing of the story is left, and also when all that is left is site
+    furniture (navigation crumbs, menus, "Subscribe now!"): see `has_article_text`.
     """
     lines = [line for line in normalise(text).split("\n") if not _is_chrome_line(line)]
     lines = _cut_teaser_block(lines)
@@ -164,7 +186,49 @@ def clean_text(text: str) -> str:
         elif current:
             paragraphs.append("\n".join(current))
             current = []
-    return "\n\n".join(paragraphs)
+    cleaned = "\n\n".join(paragraphs)
+    if cleaned and not has_article_text(cleaned):
+        log.debug("only site furniture left: %r", cleaned[:80])
+        return ""
+    return cleaned
+
+
+def has_article_text(text: str) -> bool:
+    """Return False when `text` is only site furniture, True otherwise.
+
+    Site furniture is navigation crumbs ("Home / News / Sport") and lines made only of menu
+    and call-to-action words ("Subscribe now!", "Sign up for our newsletter"). A text is only
+    furniture when some line is furniture and no line reads as prose: at least three words
+    with a lowercase one or sentence punctuation at its end (a menu of capitalised names has
+    neither), or a line in a script without case. So a page that is only its headline ("Ford
+    recall") keeps its text, and so does text with no furniture in it at all.
+    """
+    lines = [line for line in text.split("\n") if line.strip()]
+    if any(_reads_as_prose(line) for line in lines):
+        return True
+    return not any(_is_furniture(line) for line in lines)
+
+
+def _is_furniture(line: str) -> bool:
+    words = _WORD_RE.findall(line)
+    if not words:
+        return False  # "2-1", "***": not a story by itself, but not a site's furniture either
+    if all(word.casefold() in _FURNITURE_WORDS for word in words):
+        return True
+    segments = _CRUMB_SEPARATOR_RE.split(line)
+    return len(segments) > 1 and all(
+        len(_WORD_RE.findall(segment)) <= _CRUMB_MAX_WORDS for segment in segments
+    )
+
+
+def _reads_as_prose(line: str) -> bool:
+    words = _WORD_RE.findall(line)
+    if not words or _is_furniture(line):
+        return False
+    if not any(char.lower() != char.upper() for char in line):
+        return True  # Chinese, Arabic, Hindi...: no case to read the shape from
+    shaped = any(word.islower() for word in words) or bool(_SENTENCE_END_RE.search(line))
+    return len(words) >= _PROSE_MIN_WORDS and shaped
 
 
 def clean_extracted(text: str) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.cleaning import clean_text, html_to_text, parse_date, split_headline
+from ingest.cleaning import clean_text, has_article_text, html_to_text, parse_date, split_headline
 from ingest.errors import SourceError
 from ingest.loaders import iter_articles
 from ingest.models import Article
@@ -169,3 +169,34 @@ def test_chrome_only_file_is_reported_not_indexed(tmp_path: Path, settings: Sett
     [item] = list(iter_articles(str(path), settings=settings))
     assert isinstance(item, SourceError)
     assert item.source == str(path)
+
+
+@pytest.mark.parametrize(
+    "furniture",
+    [
+        "Site\n\nHome / News / Sport / Subscribe now!",
+        "Home / News / Sport\n\nSubscribe now!",
+        "Home\n\n/\n\nNews\n\n/\n\nSport",
+        "Home › World › Europe\n\nSign up for our newsletter",
+        "Home News Sport Weather iPlayer Sounds\n\nLog in | Register",
+        "Subscribe now!",
+    ],
+)
+def test_a_page_of_only_navigation_and_calls_to_action_cleans_to_nothing(furniture: str) -> None:
+    assert not has_article_text(furniture)
+    assert clean_text(furniture) == ""
+
+
+@pytest.mark.parametrize(
+    "story",
+    [
+        "Fares frozen\n\nBus fares stay the same.",
+        "Storm closes the pier",  # a page that is only its headline
+        "Home / News\n\nThe council froze bus fares for another year.",
+        "Results\n\nArsenal 2 Chelsea 1\n\nSee the full table below.",
+        "地震\n\n东京今天发生了地震。",
+    ],
+)
+def test_short_stories_keep_their_text(story: str) -> None:
+    assert has_article_text(story)
+    assert clean_text(story) == story

@@ -326,3 +326,22 @@ def test_a_headline_only_page_is_indexed_as_its_headline(tmp_path: Path, setting
     (article,) = list(iter_articles(str(page), settings=settings))
     assert article.title == "Ford recall"
     assert "ad" not in article.text.lower().split()
+
+
+def test_pages_of_only_navigation_are_refused_and_short_stories_are_not(
+    tmp_path: Path, settings: Settings
+) -> None:
+    shutil.copy(Path(__file__).parent / "data" / "web" / "nav-only.html", tmp_path / "nav.html")
+    (tmp_path / "nav.txt").write_text("Site\n\nHome / News / Sport / Subscribe now!\n", encoding="utf-8")
+    (tmp_path / "menu.txt").write_text(
+        "Home News Sport Weather iPlayer Sounds\n\nSign up for our newsletter\n", encoding="utf-8"
+    )
+    (tmp_path / "short.txt").write_text("Fares frozen\n\nBus fares stay the same.\n", encoding="utf-8")
+    (tmp_path / "flash.txt").write_text("Storm closes the pier\n", encoding="utf-8")
+    articles, errors = read(tmp_path, settings)
+    assert sorted(article.source_id for article in articles) == ["flash", "short"]
+    assert sorted((Path(e.source).name, e.reason) for e in errors) == [
+        ("menu.txt", "no article text after cleaning"),
+        ("nav.html", "no article text found in the HTML"),
+        ("nav.txt", "no article text after cleaning"),
+    ]

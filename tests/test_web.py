@@ -27,6 +27,7 @@ ROUTES = {
     "/articles/bridge.html": ("bridge.html", "text/html; charset=utf-8"),
     "/articles/library.html": ("library.html", "text/html; charset=utf-8"),
     "/2023/orchard-cider-prize": ("story.html", "text/html; charset=utf-8"),
+    "/subscribe": ("nav-only.html", "text/html; charset=utf-8"),
 }
 SLOW_PATH = "/slow"
 REDIRECT_PATH = "/short/orchard"
@@ -199,6 +200,15 @@ def test_failing_url_is_one_error_naming_it(
     [error] = errors
     assert error.source == url
     assert reason_words in error.reason
+
+
+def test_a_page_of_only_navigation_is_refused_naming_it(site: NewsSite, web_settings: Settings) -> None:
+    # Header, "Home / News / Sport" and "Subscribe now!": nothing a search should ever return.
+    url = site.url("/subscribe")
+    articles, errors = read(url, web_settings)
+    assert articles == []
+    [error] = errors
+    assert (error.source, error.reason) == (url, "no article text found in the page")
 
 
 def test_connection_refused_is_one_error_naming_the_url(web_settings: Settings) -> None:
