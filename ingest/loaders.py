@@ -76,8 +76,9 @@ def iter_articles(
 ) -> Iterator[Article | SourceError]:
     """Yield every article in `target`, and a `SourceError` for each input that fails.
 
-    `target` is a file, a folder (read recursively in sorted order), a web page URL, or the
-    URL or path of an RSS/Atom feed. `outlet` is the outlet of articles that do not name one
+    `target` is a file, a folder (read recursively in sorted order, following symbolic links
+    to folders once each: see `_follows_link`), a web page URL, or the URL or path of an
+    RSS/Atom feed. `outlet` is the outlet of articles that do not name one
     (for feeds and pages it overrides what the site calls itself). Each article's `origin` is
     the target: the absolute path for files and folders, the URL for URLs. Pass `client` to
     share one HTTP client across targets; otherwise one is opened when needed and closed at
@@ -126,10 +127,17 @@ def _iter_folder(
         log.warning("ignoring %s: %s", error.source, error.reason)
     yield from _load_sidecars(root, sidecars)
     unreadable: list[OSError] = []
-    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable.append):
+    read_folders = [root.resolve()]
+    walk = os.walk(root, onerror=unreadable.append, followlinks=True)
+    for dirpath, dirnames, filenames in walk:
         yield from _folder_errors(unreadable)
         folder = Path(dirpath)
-        dirnames[:] = sorted(name for name in dirnames if not name.startswith("."))
+        # Sorted before the links are checked: of two links to one folder, the first is read.
+        dirnames[:] = [
+            name
+            for name in sorted(dirnames)
+            if not name.startswith(".") and _follows_link(folder / name, read_folders)
+        ]
         if folder != root:
             yield from _load_sidecars(folder, sidecars)
         for name in sorted(filenames):
@@ -147,6 +155,32 @@ def _iter_folder(
                 get_client=get_client,
             )
     yield from _folder_errors(unreadable)
+
+
+def _follows_link(path: Path, read_folders: list[Path]) -> bool:
+    """Return True to read the folder at `path`: any plain folder, and a symbolic link to a
+    folder that is not read already; a link that is not followed is named in the log.
+
+    A link is read once: a link to a folder inside one already read (a loop back up the tree,
+    or a second link to the same place) or to one that holds it would read it twice, or forever.
+    `read_folders` holds the real paths of the root and of every link followed so far.
+    """
+    if not path.is_symlink():
+        return True
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError) as e:  # RuntimeError: a loop of links
+        log.warning("not following the link %s: %s", path, e)
+        return False
+    for folder in read_folders:
+        if target.is_relative_to(folder):
+            log.warning("not following the link %s: %s is read already", path, target)
+            return False
+        if folder.is_relative_to(target):
+            log.warning("not following the link %s: %s holds %s (a loop)", path, target, folder)
+            return False
+    read_folders.append(target)
+    return True
 
 
 def _folder_errors(unreadable: list[OSError]) -> Iterator[SourceError]:

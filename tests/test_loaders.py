@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -345,3 +346,35 @@ def test_pages_of_only_navigation_are_refused_and_short_stories_are_not(
         ("nav.html", "no article text found in the HTML"),
         ("nav.txt", "no article text after cleaning"),
     ]
+
+
+def test_a_symlinked_folder_is_read_once_and_a_loop_is_named(
+    tmp_path: Path, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / "pier.txt").write_text("New pier for the harbour\n\n" + STORY, encoding="utf-8")
+    root = tmp_path / "newsroom"
+    (root / "today").mkdir(parents=True)
+    (root / "today" / "bus.txt").write_text("Bus fares frozen\n\nThe council froze bus fares.", encoding="utf-8")
+    (root / "archive").symlink_to(archive, target_is_directory=True)
+    (root / "mirror").symlink_to(archive, target_is_directory=True)  # the same folder twice
+    (root / "today" / "up").symlink_to(root, target_is_directory=True)  # a loop
+    (archive / "back").symlink_to(tmp_path, target_is_directory=True)  # a loop through the link
+    caplog.set_level(logging.WARNING, logger="ingest.loaders")
+
+    articles, errors = read(root, settings)
+
+    assert errors == []
+    assert sorted(article.source_id for article in articles) == ["archive/pier", "today/bus"]
+    skipped = {record.args[0] for record in caplog.records}  # the link each warning names
+    assert skipped == {root / "mirror", root / "today" / "up", root / "archive" / "back"}
+
+
+def test_a_symlink_to_a_folder_given_as_the_target_is_followed(tmp_path: Path, settings: Settings) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "pier.txt").write_text("New pier for the harbour\n\n" + STORY, encoding="utf-8")
+    (tmp_path / "link").symlink_to(real, target_is_directory=True)
+    [article], errors = read(tmp_path / "link", settings)
+    assert (article.source_id, errors) == ("pier", [])
