@@ -75,9 +75,9 @@ def load_questions(path: Path) -> list[Question]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         # "utf-8 codec can't decode byte 0xe9 in position 1234" names neither file nor line.
-        line = data.count(b"\n", 0, e.start) + 1
+        line_number = data.count(b"\n", 0, e.start) + 1
         raise ValueError(
-            f"{path}:{line}: not UTF-8 (byte 0x{data[e.start]:02x}); save the file as UTF-8"
+            f"{path}:{line_number}: not UTF-8 (byte 0x{data[e.start]:02x}); save the file as UTF-8"
         ) from e
     questions = []
     for number, line in enumerate(text.splitlines(), 1):
