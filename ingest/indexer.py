@@ -228,11 +228,15 @@ class Indexer:
                     failed.append(item)
                     if normalize_target(item.source) == origin:
                         failed_origins.add(origin)
-                elif (first := articles.setdefault(item.source_id, item)).content_hash != item.content_hash:
-                    # Two different articles under one id: indexing either would drop the other.
-                    where = f"from {item.origin}, " if item.origin != first.origin else ""
-                    reason = f"{where}same source id as another article (from {first.origin}); not indexed"
-                    failed.append(SourceError(item.source_id, reason))
+                else:
+                    first = articles.setdefault(item.source_id, item)
+                    if first.content_hash != item.content_hash:
+                        # Two articles under one id: keeping either one silently drops the other.
+                        reason = (
+                            f"same source id as an article from {first.origin};"
+                            f" this one, from {item.origin}, is not indexed"
+                        )
+                        failed.append(SourceError(item.source_id, reason))
         return list(articles.values()), failed, failed_origins
 
     def ingest(
