@@ -17,7 +17,8 @@ class Article(BaseModel):
     """One cleaned article, ready to chunk.
 
     `source_id` is the URL for web and feed items, and for files the path relative to the folder
-    given to `ingest`, without extension (`business/001`). `published_at` is None when the source
+    given to `ingest`, without extension (`business/001`). A feed entry without a link is
+    `<feed>#<guid>`, or `<feed>#<content hash>` without a guid (`feeds/alpha.rss#3f2a9c0b1d4e`). `published_at` is None when the source
     gives no date: the crawl time is never passed off as a publish date.
     """
 

@@ -10,11 +10,13 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ingest.errors import SourceError
 from ingest.loaders import iter_articles
 from ingest.models import Article
+from ingest.web import iter_feed
 from retrieval.settings import Settings
 
 WEB_DATA = Path(__file__).resolve().parent / "data" / "web"
@@ -209,6 +211,31 @@ def test_a_page_of_only_navigation_is_refused_naming_it(site: NewsSite, web_sett
     assert articles == []
     [error] = errors
     assert (error.source, error.reason) == (url, "no article text found in the page")
+
+
+def test_linkless_feed_entries_are_named_by_their_feed_and_guid_or_text(web_settings: Settings) -> None:
+    def feed(*items: str) -> bytes:
+        return f'<rss version="2.0"><channel><title>F</title>{"".join(items)}</channel></rss>'.encode()
+
+    guid = "<item><guid isPermaLink='false'>7</guid><description>The pier opened.</description></item>"
+    plain = "<item><title>Storm</title><description>The storm closed the pier.</description></item>"
+    newer = "<item><title>Sun</title><description>The sun came out at last.</description></item>"
+
+    def ids(data: bytes, feed_id: str) -> list[str]:
+        with httpx.Client() as client:
+            return [
+                item.source_id
+                for item in iter_feed(data, name=feed_id, feed_id=feed_id, origin="feeds",
+                                      settings=web_settings, client=client)
+                if isinstance(item, Article)
+            ]
+
+    guid_id, plain_id = ids(feed(guid, plain), "a.rss")
+    assert guid_id == "a.rss#7"
+    assert plain_id.startswith("a.rss#") and len(plain_id) == len("a.rss#") + 12
+    assert ids(feed(guid, plain), "b.rss") == ["b.rss#7", plain_id.replace("a.rss", "b.rss")]
+    # A new entry above it does not rename it: ids are not positions.
+    assert ids(feed(newer, guid, plain), "a.rss")[1:] == [guid_id, plain_id]
 
 
 def test_connection_refused_is_one_error_naming_the_url(web_settings: Settings) -> None:
