@@ -100,7 +100,8 @@ def boost_span(
     low = since_ts if since_ts is not None else -(2**62)
     high = until_ts if until_ts is not None else 2**62
     return [
-        replace(c, score=c.score + abs(c.score) * weight) if c.published_ts >= 0 and low <= c.published_ts <= high else c
+        replace(c, score=c.score + abs(c.score) * weight) if 0 <= c.published_ts and low <= c.published_ts <= high
+        else c
         for c in candidates
     ]
 

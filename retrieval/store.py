@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -336,7 +335,6 @@ class ChunkStore:
         self.client = client
         self._collection: chromadb.Collection | None = None
         self._table: ChunkTable | None = None
-        self._lock = threading.Lock()
 
     @property
     def collection(self) -> chromadb.Collection:
@@ -375,10 +373,11 @@ class ChunkStore:
             if len(page_ids) < page_size:
                 return
 
-    def nearest(self, vector: Sequence[float], n: int, where: dict[str, Any] | None) -> list[tuple[str, float]]:
+    def nearest(self, vector: list[float], n: int, where: dict[str, Any] | None) -> list[tuple[str, float]]:
         """The `n` chunks nearest to `vector` that pass `where`, nearest first, as (id, cosine
         similarity)."""
-        result = self.collection.query(query_embeddings=[list(vector)], n_results=n, where=where, include=["distances"])
+        query: list[Sequence[float]] = [vector]
+        result = self.collection.query(query_embeddings=query, n_results=n, where=where, include=["distances"])
         ids = result["ids"][0] if result["ids"] else []
         distances = (result.get("distances") or [[]])[0]
         return [(chunk_id, 1.0 - float(d)) for chunk_id, d in zip(ids, distances, strict=True)]
@@ -393,9 +392,9 @@ class ChunkStore:
         return self._table
 
     def adopt(self, table: ChunkTable) -> None:
-        """Use `table` for `outlets`, `share` and `describe` (see the class docstring)."""
-        with self._lock:
-            self._table = table
+        """Use `table` for `outlets`, `share` and `describe` (see the class docstring). Readers
+        take `_table` once per call, so a swap mid-search never mixes two tables."""
+        self._table = table
 
     def outlets(self) -> list[str]:
         """The distinct outlets of the stored chunks, sorted (as current as the table)."""
@@ -415,12 +414,12 @@ class ChunkStore:
         """What ranking needs of these chunks: from the table, and from the store for chunks
         newer than the table. A chunk the store no longer has is left out."""
         table = self._table
-        rows = table.rows if table is not None else {}
         known: dict[str, ChunkInfo] = {}
         unknown: list[str] = []
         for chunk_id in chunk_ids:
-            if chunk_id in rows:
-                known[chunk_id] = table.info(rows[chunk_id])  # type: ignore[union-attr]
+            row = table.rows.get(chunk_id) if table is not None else None
+            if table is not None and row is not None:
+                known[chunk_id] = table.info(row)
             else:
                 unknown.append(chunk_id)
         if unknown:
