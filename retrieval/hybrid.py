@@ -80,15 +80,6 @@ def day_bounds(filters: SearchFilters) -> tuple[int | None, int | None]:
     return since, until
 
 
-def passes(c: Candidate, outlets: list[str] | None, since_ts: int | None, until_ts: int | None) -> bool:
-    """Whether a candidate passes the filters, as `schema.where` would have it."""
-    if outlets is not None and c.outlet not in outlets:
-        return False
-    if since_ts is not None and c.published_ts < since_ts:
-        return False
-    return until_ts is None or (c.published_ts != schema.NO_DATE and c.published_ts <= until_ts)
-
-
 class HybridRetriever(BaseRetriever):
     """Dense + BM25 retrieval over the store with filters, story collapse and a per-article cap.
 
@@ -284,7 +275,8 @@ class HybridRetriever(BaseRetriever):
             if share is not None and share >= _POST_FILTER_MIN_SHARE:
                 fetch = math.ceil(depth * _POST_FILTER_MARGIN / share)
                 nearest = self._nearest(vector, fetch, None)
-                kept = [c for c in nearest if passes(c, outlets, since_ts, until_ts)][:depth]
+                kept = [c for c in nearest if schema.matches(c.outlet, c.published_ts, outlets, since_ts, until_ts)]
+                kept = kept[:depth]
                 if len(kept) == depth or len(nearest) < fetch:  # enough, or the whole store seen
                     return [replace(c, dense_rank=rank) for rank, c in enumerate(kept, start=1)]
         return self._nearest(vector, depth, where)

@@ -128,6 +128,17 @@ def where(outlets: Sequence[str] | None, since_ts: int | None, until_ts: int | N
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+def matches(
+    outlet: str, published_ts: int, outlets: Sequence[str] | None, since_ts: int | None, until_ts: int | None
+) -> bool:
+    """Whether a chunk of this outlet and date passes the filters, as `where` has it in Chroma."""
+    if outlets is not None and outlet not in outlets:
+        return False
+    if since_ts is not None and published_ts < since_ts:
+        return False
+    return until_ts is None or (published_ts != NO_DATE and published_ts <= until_ts)
+
+
 def of_articles(source_ids: Sequence[str]) -> dict[str, Any]:
     """The Chroma `where` that keeps the chunks of these articles."""
     return {SOURCE_ID: {"$in": list(source_ids)}}

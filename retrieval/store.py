@@ -1,4 +1,6 @@
-"""The one vector-store factory: embedded Chroma by default, a Chroma server with `CHROMA_URL`."""
+"""The store: the one vector-store factory (embedded Chroma by default, a Chroma server with
+`CHROMA_URL`), the writer lock, the store version, and `ChunkStore`, through which retrieval
+reads the chunks and what is known of them (`ChunkTable`)."""
 
 from __future__ import annotations
 

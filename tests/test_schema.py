@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from retrieval.schema import ChunkInfo, ChunkMeta, where
+from retrieval.schema import ChunkInfo, ChunkMeta, matches, where
 
 PUBLISHED = datetime(2005, 3, 1, 9, 30, tzinfo=UTC)
 
@@ -54,3 +54,11 @@ def test_date_filters_leave_out_undated_chunks() -> None:
     assert where(None, None, 100) == {
         "$and": [{"published_ts": {"$lte": 100}}, {"published_ts": {"$ne": -1}}]
     }
+
+
+def test_a_filtered_chunk_passes_as_the_store_would_have_it() -> None:
+    assert matches("BBC", 50, ["BBC"], 10, 100)
+    assert not matches("NPR", 50, ["BBC"], None, None)
+    assert not matches("BBC", 5, None, 10, None)
+    assert not matches("BBC", -1, None, None, 100)  # undated: not "before" any date
+    assert matches("BBC", -1, None, None, None)
