@@ -36,6 +36,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from ingest.indexer import Indexer  # noqa: E402
 from ingest.loaders import ARTICLE_SUFFIXES  # noqa: E402
 from retrieval.embeddings import LocalEmbeddings  # noqa: E402
+from retrieval.schema import of_articles  # noqa: E402
 from retrieval.settings import Settings  # noqa: E402
 from retrieval.store import get_collection  # noqa: E402
 
@@ -103,8 +104,7 @@ def main() -> None:
             collection = collection or get_collection(indexer.client, settings)
             texts: list[str] = []
             if report.added:
-                where = {"source_id": {"$in": report.added}}
-                texts = collection.get(where=where, include=["documents"])["documents"]
+                texts = collection.get(where=of_articles(report.added), include=["documents"])["documents"]
             start = time.perf_counter()
             embeddings.model.encode(texts, batch_size=settings.embedding_batch_size, normalize_embeddings=True)
             bare = time.perf_counter() - start

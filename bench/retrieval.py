@@ -58,10 +58,12 @@ from bench.scale_corpus import (  # noqa: E402
     read_manifest,
     store_dir,
 )
+from retrieval import fusion  # noqa: E402
 from retrieval.embeddings import LocalEmbeddings, resolve_model_path  # noqa: E402
 from retrieval.evaluation import load_questions  # noqa: E402
 from retrieval.hybrid import HybridRetriever  # noqa: E402
 from retrieval.models import SearchFilters  # noqa: E402
+from retrieval.schema import SOURCE_ID  # noqa: E402
 from retrieval.settings import Settings  # noqa: E402
 from retrieval.store import open_client  # noqa: E402
 
@@ -165,10 +167,14 @@ def stage_times(retriever: HybridRetriever, query: str) -> dict[str, float]:
     t1 = time.perf_counter()
     dense = retriever._dense(vector, depth, None, None, None)
     t2 = time.perf_counter()
-    hits = retriever.keyword_index.search(query, k=depth)
+    keyword = retriever._keyword_candidates(query, depth, None, None, None)
     t3 = time.perf_counter()
-    ranked = retriever._fuse(dense, hits)
-    ranked.sort(key=lambda c: c.score, reverse=True)
+    ranked = fusion.rank(
+        fusion.fuse(
+            dense, keyword, mode=retriever.mode, rrf_k=retriever.rrf_k,
+            dense_weight=retriever.dense_weight, keyword_weight=retriever.keyword_weight,
+        )
+    )
     retriever._pick(ranked, K, vector)
     t4 = time.perf_counter()
     return {"embed": t1 - t0, "dense": t2 - t1, "keyword": t3 - t2, "fuse_pick": t4 - t3}
@@ -243,7 +249,7 @@ def main() -> None:
     )
 
     def baseline(text: str) -> list[str]:
-        return [str(d.metadata.get("source_id", "")) for d in store.similarity_search(text, k=K)]
+        return [str(d.metadata.get(SOURCE_ID, "")) for d in store.similarity_search(text, k=K)]
 
     for text in WARM_UP:
         baseline(text)

@@ -59,8 +59,9 @@ from ingest.loaders import iter_articles  # noqa: E402
 from ingest.models import Article  # noqa: E402
 from retrieval.embeddings import LocalEmbeddings  # noqa: E402
 from retrieval.keyword import KeywordIndex  # noqa: E402
+from retrieval.schema import ChunkInfo  # noqa: E402
 from retrieval.settings import Settings  # noqa: E402
-from retrieval.store import bump_version, get_collection, open_client  # noqa: E402
+from retrieval.store import ChunkStore, bump_version, get_collection, open_client  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -296,7 +297,7 @@ def build(chunks: int, corpus: Path, console: Console) -> dict[str, Any]:
         batch: list[tuple[str, str, dict[str, Any]]] = []
         for item in iter_chunks(articles, chunks, chunker, settings.near_duplicate_threshold):
             batch.append(item)
-            articles_seen.add(item[2]["source_id"])
+            articles_seen.add(ChunkInfo.from_metadata(item[0], item[2]).source_id)
             if len(batch) == WRITE_BATCH:
                 flush(batch)
                 written += len(batch)
@@ -315,7 +316,7 @@ def build(chunks: int, corpus: Path, console: Console) -> dict[str, Any]:
 
     console.print("building the keyword index")
     keyword_started = time.perf_counter()
-    KeywordIndex(settings, client).refresh()
+    KeywordIndex(settings, ChunkStore(settings, client)).refresh()
     keyword_seconds = time.perf_counter() - keyword_started
 
     manifest = {

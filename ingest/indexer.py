@@ -34,6 +34,7 @@ from ingest.errors import SourceError
 from ingest.loaders import iter_articles
 from ingest.models import Article, Chunk
 from retrieval.embeddings import LocalEmbeddings
+from retrieval.schema import SOURCE_ID, ChunkMeta
 from retrieval.settings import Settings
 from retrieval.store import bump_version, get_collection, open_client, open_vectorstore, writer_lock
 
@@ -99,21 +100,19 @@ class IngestReport:
 
 
 def chunk_metadata(article: Article, chunk: Chunk, story_id: str) -> dict[str, Any]:
-    """Metadata stored with each chunk in Chroma (scalars only, as Chroma requires)."""
-    published = article.published_at
-    return {
-        "source_id": article.source_id,
-        "story_id": story_id,
-        "title": article.title,
-        "url": article.url,
-        "outlet": article.outlet,
-        "author": article.author,
-        "published_at": published.isoformat() if published else "",
-        "published_ts": int(published.timestamp()) if published else -1,
-        "chunk_index": chunk.index,
-        "char_start": chunk.char_start,
-        "char_end": chunk.char_end,
-    }
+    """Metadata stored with each chunk in Chroma (see `retrieval.schema.ChunkMeta`)."""
+    return ChunkMeta(
+        source_id=article.source_id,
+        story_id=story_id,
+        title=article.title,
+        url=article.url,
+        outlet=article.outlet,
+        author=article.author,
+        published_at=article.published_at,
+        chunk_index=chunk.index,
+        char_start=chunk.char_start,
+        char_end=chunk.char_end,
+    ).to_metadata()
 
 
 def make_chunker(settings: Settings, embeddings: Embeddings) -> Chunker:
@@ -354,7 +353,7 @@ class Indexer:
             self.records,
             self.vectorstore,
             cleanup="incremental",
-            source_id_key="source_id",
+            source_id_key=SOURCE_ID,
             batch_size=256,
             key_encoder="sha256",
         )

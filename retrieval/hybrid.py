@@ -5,30 +5,31 @@ retriever is a LangChain `BaseRetriever` (`invoke` returns `Document`s whose met
 the scores) for chains that want one.
 
 How a search runs:
-1. The keyword index checks that it is current with the store (`retrieval.keyword`).
-2. Dense: the question is embedded (the `Embeddings` given) and `collection.query` returns the
-   `depth` nearest chunks that pass the filters: filtered after an over-fetch when many chunks
-   pass, by a Chroma `where` when few do (see `HybridRetriever._dense`).
+1. The keyword index checks that it is current with the store (`retrieval.keyword`); it keeps
+   the store's chunk table (`retrieval.store.ChunkStore`) current with it.
+2. Dense: the question is embedded (the `Embeddings` given) and the store returns the `depth`
+   nearest chunks that pass the filters: filtered after an over-fetch when many chunks pass, by
+   a Chroma `where` when few do (see `HybridRetriever._dense`).
 3. Keyword: BM25 over title + text returns the `depth` best chunks under the same filters.
-4. Fusion: score = dense_weight / (rrf_k + dense rank) + keyword_weight / (rrf_k + keyword rank);
-   `prefer_recent` then lifts newer articles a little (a boost, not a sort).
+4. Fusion (`retrieval.fusion`): score = dense_weight / (rrf_k + dense rank) + keyword_weight /
+   (rrf_k + keyword rank); `prefer_recent` then lifts newer articles a little (a boost, not a
+   sort), soft dates lift articles of the period.
 5. Diversity: copies of one story (same `story_id`) count as one article and only the best copy
    is kept; at most `max_per_article` chunks of an article are returned.
 6. The picked chunks' text and metadata are fetched from Chroma in one call (with the vector of
-   the ones BM25 alone found, for their `dense_score`); a chunk the store no longer has is
-   dropped, so a deletion shows at once even while a large keyword index is still being rebuilt.
+   the ones BM25 alone found, for their `dense_score`) and read through `retrieval.schema`; a
+   chunk the store no longer has is dropped, so a deletion shows at once even while a large
+   keyword index is still being rebuilt.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
-from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from datetime import time as dtime
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -37,17 +38,19 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr
 
+from retrieval import fusion, schema
 from retrieval.errors import EmptyIndexError, RetrievalError
-from retrieval.keyword import ChunkInfo, KeywordHit, KeywordIndex
+from retrieval.fusion import Candidate, Mode
+from retrieval.keyword import KeywordIndex
 from retrieval.models import Passage, SearchFilters
 from retrieval.query import resolve_outlets
+from retrieval.schema import ChunkMeta
 from retrieval.settings import Settings
+from retrieval.store import ChunkStore
 from retrieval.workers import run_cpu
 
 log = logging.getLogger(__name__)
 
-Mode = Literal["dense", "bm25", "hybrid"]
-_SECONDS_PER_DAY = 86_400.0
 # How many times the final list is re-picked when chunks vanished from the store meanwhile.
 _REFILL_ROUNDS = 3
 # Dense search filters after the search when at least this share of the chunks pass the filters,
@@ -56,20 +59,14 @@ _POST_FILTER_MIN_SHARE = 0.05
 _POST_FILTER_MARGIN = 2.0
 
 
-@dataclass
-class _Candidate:
-    chunk_id: str
-    source_id: str
-    story_id: str
-    published_ts: int
-    outlet: str = ""
-    text: str | None = None
-    metadata: dict[str, Any] | None = None
-    dense_rank: int | None = None
-    dense_score: float | None = None
-    keyword_rank: int | None = None
-    keyword_score: float | None = None
-    score: float = 0.0
+@dataclass(frozen=True)
+class _Fetched:
+    """A picked chunk as the store has it: its text and metadata, and its similarity to the
+    question when dense search did not score it."""
+
+    text: str
+    meta: ChunkMeta
+    dense_score: float | None
 
 
 def day_bounds(filters: SearchFilters) -> tuple[int | None, int | None]:
@@ -81,42 +78,6 @@ def day_bounds(filters: SearchFilters) -> tuple[int | None, int | None]:
     if filters.until is not None:
         until = int(datetime.combine(filters.until, dtime.max, tzinfo=UTC).timestamp())
     return since, until
-
-
-def chroma_where(
-    outlets: list[str] | None, since_ts: int | None, until_ts: int | None
-) -> dict[str, Any] | None:
-    """The Chroma `where` for the filters; None when there are none."""
-    clauses: list[dict[str, Any]] = []
-    if outlets is not None:
-        clauses.append({"outlet": {"$in": outlets}})
-    if since_ts is not None:
-        clauses.append({"published_ts": {"$gte": since_ts}})
-    if until_ts is not None:
-        clauses.append({"published_ts": {"$lte": until_ts}})
-        if since_ts is None:
-            clauses.append({"published_ts": {"$ne": -1}})  # undated articles do not qualify
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-
-def passes(c: _Candidate, outlets: list[str] | None, since_ts: int | None, until_ts: int | None) -> bool:
-    """Whether a candidate passes the filters, as `chroma_where` would have it."""
-    if outlets is not None and c.outlet not in outlets:
-        return False
-    if since_ts is not None and c.published_ts < since_ts:
-        return False
-    return until_ts is None or (c.published_ts != -1 and c.published_ts <= until_ts)
-
-
-def _parse_published(value: object) -> datetime | None:
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 class HybridRetriever(BaseRetriever):
@@ -162,13 +123,15 @@ class HybridRetriever(BaseRetriever):
         "the old one meanwhile); a smaller one is rebuilt before the search.",
     )
 
+    _store: ChunkStore = PrivateAttr()
     _keyword: KeywordIndex = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
+        self._store = ChunkStore(self.settings, self.client)
         self._keyword = KeywordIndex(
             self.settings,
-            self.client,
+            self._store,
             check_seconds=self.version_check_seconds,
             background_min_chunks=self.background_rebuild_min_chunks,
         )
@@ -198,6 +161,10 @@ class HybridRetriever(BaseRetriever):
 
     # --- keeping up with the store ------------------------------------------------------------
     @property
+    def store(self) -> ChunkStore:
+        return self._store
+
+    @property
     def keyword_index(self) -> KeywordIndex:
         return self._keyword
 
@@ -215,7 +182,8 @@ class HybridRetriever(BaseRetriever):
 
     def outlets(self) -> list[str]:
         """The distinct outlets in the store, sorted (for `parse_filters(known_outlets=...)`)."""
-        return self._keyword.outlets()
+        self._keyword.ensure_current()  # it keeps the store's chunk table current
+        return self._store.outlets()
 
     # --- searching ----------------------------------------------------------------------------
     def search(self, query: str, *, k: int = 10, filters: SearchFilters | None = None) -> list[Passage]:
@@ -241,11 +209,10 @@ class HybridRetriever(BaseRetriever):
         return await run_cpu(self.search, query, k=k, filters=filters)
 
     def _search(self, query: str, k: int, filters: SearchFilters) -> list[Passage]:
-        keyword = self._keyword
-        keyword.ensure_current()
+        self._keyword.ensure_current()
         outlets: list[str] | None = None
         if filters.outlets:
-            outlets = resolve_outlets(filters.outlets, keyword.outlets())
+            outlets = resolve_outlets(filters.outlets, self._store.outlets())
             if not outlets:
                 log.info("no outlet in the store matches %s", filters.outlets)
                 return []
@@ -256,215 +223,132 @@ class HybridRetriever(BaseRetriever):
         depth = max(self.depth, 3 * k)
 
         vector: list[float] | None = None
-        dense: list[_Candidate] = []
+        dense: list[Candidate] = []
         if self.mode != "bm25":
             vector = self.embeddings.embed_query(query)
             dense = self._dense(vector, depth, outlets, since_ts, until_ts)
-        hits: list[KeywordHit] = []
+        keyword: list[Candidate] = []
         if self.mode != "dense":
-            hits = keyword.search(query, k=depth, outlets=outlets, since_ts=since_ts, until_ts=until_ts)
-        if not dense and not hits:
-            if keyword.collection().count() == 0:
+            keyword = self._keyword_candidates(query, depth, outlets, since_ts, until_ts)
+        if not dense and not keyword:
+            if self._store.count() == 0:
                 raise EmptyIndexError("nothing is indexed yet: ingest some articles first")
             return []
-        ranked = self._fuse(dense, hits)
+        ranked = fusion.fuse(
+            dense, keyword, mode=self.mode, rrf_k=self.rrf_k,
+            dense_weight=self.dense_weight, keyword_weight=self.keyword_weight,
+        )
         if filters.prefer_recent:
-            self._boost_recent(ranked)
+            ranked = fusion.boost_recent(
+                ranked, weight=self.recency_weight, half_life_days=self.recency_half_life_days
+            )
         if prefer_span is not None:
-            self._boost_span(ranked, *prefer_span)
-        ranked.sort(key=lambda c: c.score, reverse=True)
-        return self._pick(ranked, k, vector)
+            ranked = fusion.boost_span(ranked, *prefer_span, weight=self.span_weight)
+        return self._pick(fusion.rank(ranked), k, vector)
+
+    def _keyword_candidates(
+        self, query: str, depth: int, outlets: list[str] | None, since_ts: int | None, until_ts: int | None
+    ) -> list[Candidate]:
+        """The `depth` best BM25 matches that pass the filters, ranked."""
+        hits = self._keyword.search(query, k=depth, outlets=outlets, since_ts=since_ts, until_ts=until_ts)
+        return [
+            Candidate(
+                chunk_id=h.chunk_id, source_id=h.source_id, story_id=h.story_id, published_ts=h.published_ts,
+                outlet=h.outlet, keyword_rank=h.rank, keyword_score=h.score,
+            )
+            for h in hits
+        ]
 
     def _dense(
         self, vector: list[float], depth: int, outlets: list[str] | None, since_ts: int | None, until_ts: int | None
-    ) -> list[_Candidate]:
+    ) -> list[Candidate]:
         """The `depth` chunks nearest to `vector` that pass the filters, without their text.
 
         A Chroma `where` makes the store filter before it searches, which is slow when many
-        chunks pass (over 0.5 s at 100k chunks for a sixth of them). So when the keyword index
+        chunks pass (over 0.5 s at 100k chunks for a sixth of them). So when the chunk table
         says at least `_POST_FILTER_MIN_SHARE` of the chunks pass, the search over-fetches
         without the filters and filters afterwards; when at least `depth` nearest chunks pass,
         they are exactly the nearest that pass. Otherwise, `where` it is."""
-        where = chroma_where(outlets, since_ts, until_ts)
+        where = schema.where(outlets, since_ts, until_ts)
         if where is not None:
-            share = self._keyword.share(outlets, since_ts, until_ts)
+            share = self._store.share(outlets, since_ts, until_ts)
             if share is not None and share >= _POST_FILTER_MIN_SHARE:
                 fetch = math.ceil(depth * _POST_FILTER_MARGIN / share)
                 nearest = self._nearest(vector, fetch, None)
-                kept = [c for c in nearest if passes(c, outlets, since_ts, until_ts)][:depth]
+                kept = [c for c in nearest if schema.matches(c.outlet, c.published_ts, outlets, since_ts, until_ts)]
+                kept = kept[:depth]
                 if len(kept) == depth or len(nearest) < fetch:  # enough, or the whole store seen
-                    for rank, c in enumerate(kept, start=1):
-                        c.dense_rank = rank
-                    return kept
+                    return [replace(c, dense_rank=rank) for rank, c in enumerate(kept, start=1)]
         return self._nearest(vector, depth, where)
 
-    def _nearest(self, vector: list[float], n: int, where: dict[str, Any] | None) -> list[_Candidate]:
+    def _nearest(self, vector: list[float], n: int, where: dict[str, Any] | None) -> list[Candidate]:
         """The `n` chunks nearest to `vector` (passing `where`), ranked. Only ids and distances
         come from the store: a chunk's text is read only if it is picked (`_fetch`), and what
-        ranking needs comes from the keyword index, or from the store for chunks newer than it."""
-        collection = self._keyword.collection()
-        result = collection.query(query_embeddings=[vector], n_results=n, where=where, include=["distances"])
-        ids = result["ids"][0] if result["ids"] else []
-        distances = (result.get("distances") or [[]])[0]
-        known = self._keyword.describe(ids)
-        unknown = [chunk_id for chunk_id in ids if chunk_id not in known]
-        if unknown:
-            got = collection.get(ids=unknown, include=["metadatas"])
-            for chunk_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
-                known[chunk_id] = ChunkInfo.from_metadata(chunk_id, meta)
-        out: list[_Candidate] = []
-        for chunk_id, distance in zip(ids, distances, strict=True):
+        ranking needs comes from the chunk table, or from the store for chunks newer than it."""
+        nearest = self._store.nearest(vector, n, where)
+        known = self._store.describe(chunk_id for chunk_id, _ in nearest)
+        out: list[Candidate] = []
+        for chunk_id, similarity in nearest:
             info = known.get(chunk_id)
             if info is None:  # deleted between the query and the get
                 continue
             out.append(
-                _Candidate(
+                Candidate(
                     chunk_id=chunk_id,
                     source_id=info.source_id,
                     story_id=info.story_id,
                     published_ts=info.published_ts,
                     outlet=info.outlet,
                     dense_rank=len(out) + 1,
-                    dense_score=1.0 - float(distance),  # cosine distance -> similarity
+                    dense_score=similarity,
                 )
             )
         return out
 
-    def _fuse(self, dense: list[_Candidate], hits: list[KeywordHit]) -> list[_Candidate]:
-        by_id = {c.chunk_id: c for c in dense}
-        for hit in hits:
-            candidate = by_id.get(hit.chunk_id)
-            if candidate is None:
-                candidate = by_id[hit.chunk_id] = _Candidate(
-                    chunk_id=hit.chunk_id,
-                    source_id=hit.source_id,
-                    story_id=hit.story_id,
-                    published_ts=hit.published_ts,
-                    outlet=hit.outlet,
-                )
-            candidate.keyword_rank = hit.rank
-            candidate.keyword_score = hit.score
-        for c in by_id.values():
-            if self.mode == "dense":
-                c.score = c.dense_score or 0.0
-            elif self.mode == "bm25":
-                c.score = c.keyword_score or 0.0
-            else:
-                c.score = 0.0
-                if c.dense_rank is not None:
-                    c.score += self.dense_weight / (self.rrf_k + c.dense_rank)
-                if c.keyword_rank is not None:
-                    c.score += self.keyword_weight / (self.rrf_k + c.keyword_rank)
-        return list(by_id.values())
-
-    def _boost_recent(self, candidates: list[_Candidate]) -> None:
-        """Raise dated candidates' scores by up to `recency_weight`, halving per half-life of age
-        behind the newest candidate (the corpus may be old: "latest" is relative to it)."""
-        dated = [c.published_ts for c in candidates if c.published_ts >= 0]
-        if not dated or self.recency_weight <= 0:
-            return
-        newest = max(dated)
-        half_life = max(self.recency_half_life_days, 1e-6)
-        for c in candidates:
-            if c.published_ts < 0:
-                continue
-            age_days = (newest - c.published_ts) / _SECONDS_PER_DAY
-            c.score += abs(c.score) * self.recency_weight * math.pow(0.5, age_days / half_life)
-
-    def _boost_span(self, candidates: list[_Candidate], since_ts: int | None, until_ts: int | None) -> None:
-        """Soft dates: candidates published in the span gain `span_weight` of their score;
-        undated and other articles stay (the date may describe the event, not the article)."""
-        low = since_ts if since_ts is not None else -(2**62)
-        high = until_ts if until_ts is not None else 2**62
-        for c in candidates:
-            if c.published_ts >= 0 and low <= c.published_ts <= high:
-                c.score += abs(c.score) * self.span_weight
-
-    def _diversify(self, ranked: list[_Candidate], k: int, gone: set[str]) -> list[_Candidate]:
+    def _pick(self, ranked: list[Candidate], k: int, vector: list[float] | None) -> list[Passage]:
+        """The best `k` of `ranked` after `fusion.diversify`, as passages. A picked chunk the
+        store no longer has is replaced by the next one (up to `_REFILL_ROUNDS` times)."""
         cap = self.settings.max_per_article if self.max_per_article is None else self.max_per_article
-        best_copy: dict[str, str] = {}
-        taken: Counter[str] = Counter()
-        chosen: list[_Candidate] = []
-        for c in ranked:
-            if c.chunk_id in gone:
-                continue
-            # Copies of one story count as one article: keep the copy that ranks first.
-            if best_copy.setdefault(c.story_id, c.source_id) != c.source_id:
-                continue
-            if cap > 0 and taken[c.source_id] >= cap:
-                continue
-            taken[c.source_id] += 1
-            chosen.append(c)
-            if len(chosen) == k:
-                break
-        return chosen
-
-    def _pick(self, ranked: list[_Candidate], k: int, vector: list[float] | None) -> list[Passage]:
+        fetched: dict[str, _Fetched] = {}
         gone: set[str] = set()
-        chosen: list[_Candidate] = []
+        chosen: list[Candidate] = []
         for _ in range(_REFILL_ROUNDS):
-            chosen = self._diversify(ranked, k, gone)
-            missing = [c for c in chosen if c.text is None]
+            chosen = fusion.diversify(ranked, k, cap=cap, skip=gone)
+            missing = [c for c in chosen if c.chunk_id not in fetched]
             if not missing:
                 break
-            self._fetch(missing, vector)
-            vanished = {c.chunk_id for c in missing if c.text is None}
+            fetched.update(self._fetch(missing, vector))
+            vanished = {c.chunk_id for c in missing if c.chunk_id not in fetched}
             if not vanished:
                 break
             log.debug("%d keyword hit(s) no longer in the store", len(vanished))
             gone |= vanished
-        return [self._passage(c) for c in chosen if c.text is not None]
+        return [_passage(c, fetched[c.chunk_id]) for c in chosen if c.chunk_id in fetched]
 
-    def _fetch(self, candidates: list[_Candidate], vector: list[float] | None) -> None:
-        """Fill in text and metadata (and, for keyword-only candidates, the dense similarity)."""
+    def _fetch(self, candidates: list[Candidate], vector: list[float] | None) -> dict[str, _Fetched]:
+        """Read the candidates' text and metadata (and, for keyword-only candidates, compute the
+        dense similarity); chunk id -> what was read, for those the store still has."""
         scoring = vector is not None and any(c.dense_score is None for c in candidates)
         include = ["documents", "metadatas"] + (["embeddings"] if scoring else [])
-        got = self._keyword.collection().get(ids=[c.chunk_id for c in candidates], include=include)
+        got = self._store.get([c.chunk_id for c in candidates], include=include)
         embeddings = got.get("embeddings") if scoring else None
         query = np.asarray(vector, dtype=np.float32) if scoring else None
         rows = {chunk_id: i for i, chunk_id in enumerate(got["ids"])}
+        documents = got["documents"] or [""] * len(rows)
+        metadatas = got["metadatas"] or [{}] * len(rows)
+        fetched: dict[str, _Fetched] = {}
         for c in candidates:
             i = rows.get(c.chunk_id)
             if i is None:
                 continue
-            c.text = (got["documents"] or [""] * len(rows))[i] or ""
-            c.metadata = dict((got["metadatas"] or [{}] * len(rows))[i] or {})
-            if query is not None and embeddings is not None and c.dense_score is None:
+            dense_score = c.dense_score
+            if query is not None and embeddings is not None and dense_score is None:
                 stored = np.asarray(embeddings[i], dtype=np.float32)
                 norms = float(np.linalg.norm(stored) * np.linalg.norm(query))
-                c.dense_score = float(stored @ query) / norms if norms else 0.0
-
-    @staticmethod
-    def _passage(c: _Candidate) -> Passage:
-        meta = c.metadata or {}
-
-        def text_of(key: str) -> str:
-            value = meta.get(key)
-            return str(value) if value is not None else ""
-
-        def int_of(key: str) -> int:
-            value = meta.get(key)
-            return int(value) if isinstance(value, int | float) else 0
-
-        return Passage(
-            chunk_id=c.chunk_id,
-            text=c.text or "",
-            source_id=c.source_id,
-            story_id=c.story_id,
-            title=text_of("title"),
-            url=text_of("url"),
-            outlet=text_of("outlet"),
-            author=text_of("author"),
-            published_at=_parse_published(meta.get("published_at")),
-            chunk_index=int_of("chunk_index"),
-            char_start=int_of("char_start"),
-            char_end=int_of("char_end"),
-            score=c.score,
-            dense_rank=c.dense_rank,
-            keyword_rank=c.keyword_rank,
-            dense_score=c.dense_score,
-            keyword_score=c.keyword_score,
-        )
+                dense_score = float(stored @ query) / norms if norms else 0.0
+            meta = ChunkMeta.from_metadata(c.chunk_id, metadatas[i])
+            fetched[c.chunk_id] = _Fetched(text=documents[i] or "", meta=meta, dense_score=dense_score)
+        return fetched
 
     # --- LangChain ----------------------------------------------------------------------------
     def _get_relevant_documents(
@@ -477,6 +361,29 @@ class HybridRetriever(BaseRetriever):
     ) -> list[Document]:
         passages = self.search(query, k=k or self.k, filters=filters or self.filters)
         return [passage_document(p) for p in passages]
+
+
+def _passage(c: Candidate, fetched: _Fetched) -> Passage:
+    meta = fetched.meta
+    return Passage(
+        chunk_id=c.chunk_id,
+        text=fetched.text,
+        source_id=c.source_id,
+        story_id=c.story_id,
+        title=meta.title,
+        url=meta.url,
+        outlet=meta.outlet,
+        author=meta.author,
+        published_at=meta.published_at,
+        chunk_index=meta.chunk_index,
+        char_start=meta.char_start,
+        char_end=meta.char_end,
+        score=c.score,
+        dense_rank=c.dense_rank,
+        keyword_rank=c.keyword_rank,
+        dense_score=fetched.dense_score,
+        keyword_score=c.keyword_score,
+    )
 
 
 def passage_document(passage: Passage) -> Document:

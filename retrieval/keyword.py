@@ -1,7 +1,8 @@
 """The keyword (BM25) index over the store's chunks, kept in step with the store by itself.
 
-Chroma holds the chunks; this module holds a bm25s index over each chunk's title and text, for
-the names, acronyms and numbers that embeddings blur. It follows the store without a manual step:
+Chroma holds the chunks (read through `retrieval.store.ChunkStore`); this module holds a bm25s
+index over each chunk's title and text, for the names, acronyms and numbers that embeddings
+blur. It follows the store without a manual step:
 
 - Every writer bumps the store version (`retrieval.store.bump_version`, kept in the collection's
   metadata, so other processes and a shared Chroma server see it too). Before a search the index
@@ -13,9 +14,12 @@ the names, acronyms and numbers that embeddings blur. It follows the store witho
   change; a large one is rebuilt in a background thread while searches use the old index.
   The old index may still name chunks that were deleted: the retriever fetches every chunk it
   returns from Chroma and drops the ones that are gone.
+- The same pass over the store builds the store's chunk table (`retrieval.store.ChunkTable`:
+  each chunk's article, story, outlet and date), row for row with the BM25 index, so filters are
+  a weight mask over its rows; each table built or loaded is handed to the store.
 - The built index is saved beside the store (`<state_dir>/keyword-index/`: the bm25s files and
-  the chunk ids with the metadata filters need, plus `manifest.json` naming the store version it
-  was built at), so a restart loads it instead of rebuilding when the version still matches.
+  the chunk table, plus `manifest.json` naming the store version it was built at), so a restart
+  loads it instead of rebuilding when the version still matches.
 """
 
 from __future__ import annotations
@@ -32,19 +36,17 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from retrieval.schema import ChunkInfo, title_of
 from retrieval.settings import Settings
-from retrieval.store import get_collection, read_version
+from retrieval.store import ChunkStore, ChunkTable, ChunkTableBuilder
 
 if TYPE_CHECKING:
     import bm25s
-    import chromadb
-    from chromadb.api import ClientAPI
 
 log = logging.getLogger(__name__)
 
@@ -98,29 +100,6 @@ def chunk_terms_text(title: str, text: str) -> str:
 
 
 @dataclass(frozen=True)
-class ChunkInfo:
-    """What the index keeps of a chunk besides its terms (what filters and diversity need)."""
-
-    source_id: str
-    story_id: str
-    outlet: str
-    published_ts: int  # epoch seconds, -1 = no date
-
-    @classmethod
-    def from_metadata(cls, chunk_id: str, meta: dict[str, Any] | None) -> ChunkInfo:
-        """Read a chunk's store metadata (as `ingest.indexer.chunk_metadata` wrote it)."""
-        meta = meta or {}
-        source_id = str(meta.get("source_id") or chunk_id)
-        ts = meta.get("published_ts")
-        return cls(
-            source_id=source_id,
-            story_id=str(meta.get("story_id") or source_id),
-            outlet=str(meta.get("outlet") or ""),
-            published_ts=int(ts) if isinstance(ts, int | float) else -1,
-        )
-
-
-@dataclass(frozen=True)
 class KeywordHit(ChunkInfo):
     """One chunk BM25 found, with the metadata the retriever needs before fetching its text."""
 
@@ -131,58 +110,36 @@ class KeywordHit(ChunkInfo):
 
 @dataclass(frozen=True)
 class _Snapshot:
-    """An immutable built index; searches hold one while a rebuild makes the next."""
+    """An immutable built index; searches hold one while a rebuild makes the next. Row i of
+    `bm25` is row i of `table`, so the table's filter masks weight BM25's rows."""
 
     version: str
     bm25: bm25s.BM25 | None
-    ids: list[str]
-    source_ids: list[str]
-    story_ids: list[str]
-    outlet_codes: np.ndarray  # int32: index into `outlets`
-    outlets: list[str]
-    published_ts: np.ndarray  # int64: epoch seconds, -1 = no date
+    table: ChunkTable
 
     @property
     def size(self) -> int:
-        return len(self.ids)
-
-    def info(self, row: int) -> ChunkInfo:
-        return ChunkInfo(
-            source_id=self.source_ids[row],
-            story_id=self.story_ids[row],
-            outlet=self.outlets[int(self.outlet_codes[row])],
-            published_ts=int(self.published_ts[row]),
-        )
-
-    @cached_property
-    def rows(self) -> dict[str, int]:
-        """Chunk id -> its row (built once per snapshot, on first use)."""
-        return {chunk_id: row for row, chunk_id in enumerate(self.ids)}
-
-    @cached_property
-    def known_outlets(self) -> list[str]:
-        """Distinct non-empty outlets, sorted (computed once per snapshot)."""
-        used = np.unique(self.outlet_codes) if self.size else np.array([], dtype=np.int32)
-        return sorted(self.outlets[int(i)] for i in used if self.outlets[int(i)].strip())
+        return self.table.size
 
 
 class KeywordIndex:
     """BM25 over every chunk in the store, rebuilt when the store version changes.
 
-    `rebuilds` and `loads` count how often the index was built from the store and loaded from
-    disk (start-up should load, not rebuild, when nothing changed)."""
+    Each build or load hands its chunk table to the store (`ChunkStore.adopt`). `rebuilds` and
+    `loads` count how often the index was built from the store and loaded from disk (start-up
+    should load, not rebuild, when nothing changed)."""
 
     def __init__(
         self,
         settings: Settings,
-        client: ClientAPI,
+        store: ChunkStore,
         *,
         check_seconds: float = 0.5,
         background_min_chunks: int = 5_000,
         page_size: int = 1_000,
     ) -> None:
         self.settings = settings
-        self.client = client
+        self.store = store
         self.check_seconds = check_seconds
         self.background_min_chunks = background_min_chunks
         self.page_size = page_size
@@ -190,7 +147,6 @@ class KeywordIndex:
         self.rebuilds = 0
         self.loads = 0
         self._snapshot: _Snapshot | None = None
-        self._collection: chromadb.Collection | None = None
         self._checked_at = float("-inf")
         self._invalidated = False
         self._check_lock = threading.Lock()
@@ -212,15 +168,13 @@ class KeywordIndex:
         snapshot = self._snapshot
         return snapshot.size if snapshot else 0
 
-    def collection(self) -> chromadb.Collection:
-        """The store's collection as of the last version check (fresh after `ensure_current`)."""
-        if self._collection is None:
-            self._collection = get_collection(self.client, self.settings)
-        return self._collection
-
     def invalidate(self) -> None:
         """Make the next search check the store version at once (the store just changed)."""
         self._invalidated = True
+
+    def _install(self, snapshot: _Snapshot) -> None:
+        self._snapshot = snapshot
+        self.store.adopt(snapshot.table)
 
     # --- staying current ----------------------------------------------------------------------
     def _due(self) -> bool:
@@ -242,15 +196,13 @@ class KeywordIndex:
             if not self._due():
                 return
             self._invalidated = False
-            collection = get_collection(self.client, self.settings)
-            self._collection = collection
-            version = read_version(collection)
+            version = self.store.version()
             self._checked_at = time.monotonic()
             snapshot = self._snapshot
             if snapshot is None:
                 snapshot = self._load()
                 if snapshot is not None:
-                    self._snapshot = snapshot
+                    self._install(snapshot)
                     self.loads += 1
                     log.info(
                         "loaded the keyword index (%d chunks, version %s) from %s",
@@ -295,16 +247,15 @@ class KeywordIndex:
 
     def _rebuild(self) -> None:
         with self._build_lock:
-            collection = get_collection(self.client, self.settings)
             # Read the version before the chunks: a write that lands while we read bumps it
             # again afterwards, so the next check rebuilds.
-            version = read_version(collection)
+            version = self.store.version()
             current = self._snapshot
             if current is not None and current.version == version:
                 return
             started = time.perf_counter()
-            snapshot = self._build(collection, version)
-            self._snapshot = snapshot
+            snapshot = self._build(version)
+            self._install(snapshot)
             self.rebuilds += 1
             log.info(
                 "built the keyword index: %d chunks in %.2fs (version %s)",
@@ -312,53 +263,22 @@ class KeywordIndex:
             )
             self._save(snapshot)
 
-    def _build(self, collection: chromadb.Collection, version: str) -> _Snapshot:
+    def _build(self, version: str) -> _Snapshot:
+        """Index every chunk the store holds, and its row of the chunk table, in one pass."""
         import bm25s
 
         vocab: dict[str, int] = {}
         corpus: list[array[int]] = []
-        ids: list[str] = []
-        source_ids: list[str] = []
-        story_ids: list[str] = []
-        outlet_index: dict[str, int] = {}
-        outlet_codes: list[int] = []
-        published: list[int] = []
-        seen: set[str] = set()
-        offset = 0
-        while True:
-            page = collection.get(include=["documents", "metadatas"], limit=self.page_size, offset=offset)
-            page_ids = page["ids"]
-            documents = page["documents"] or [""] * len(page_ids)
-            metadatas = page["metadatas"] or [{}] * len(page_ids)
-            for chunk_id, text, meta in zip(page_ids, documents, metadatas, strict=True):
-                if chunk_id in seen:  # a concurrent delete shifted the pages
-                    continue
-                seen.add(chunk_id)
-                terms = self.analyzer(chunk_terms_text(str((meta or {}).get("title") or ""), text or ""))
-                corpus.append(array("i", [vocab.setdefault(t, len(vocab)) for t in terms]))
-                ids.append(chunk_id)
-                info = ChunkInfo.from_metadata(chunk_id, meta)
-                source_ids.append(info.source_id)
-                story_ids.append(info.story_id)
-                outlet_codes.append(outlet_index.setdefault(info.outlet, len(outlet_index)))
-                published.append(info.published_ts)
-            offset += len(page_ids)
-            if len(page_ids) < self.page_size:
-                break
+        table = ChunkTableBuilder()
+        for chunk_id, text, meta in self.store.scan(self.page_size):
+            terms = self.analyzer(chunk_terms_text(title_of(meta), text))
+            corpus.append(array("i", [vocab.setdefault(t, len(vocab)) for t in terms]))
+            table.add(chunk_id, ChunkInfo.from_metadata(chunk_id, meta))
         bm25 = None
         if corpus:
             bm25 = bm25s.BM25()
             bm25.index((corpus, vocab), show_progress=False)
-        return _Snapshot(
-            version=version,
-            bm25=bm25,
-            ids=ids,
-            source_ids=source_ids,
-            story_ids=story_ids,
-            outlet_codes=np.asarray(outlet_codes, dtype=np.int32),
-            outlets=list(outlet_index),
-            published_ts=np.asarray(published, dtype=np.int64),
-        )
+        return _Snapshot(version=version, bm25=bm25, table=table.build())
 
     # --- persistence --------------------------------------------------------------------------
     def _manifest_matches(self, manifest: dict[str, Any]) -> bool:
@@ -376,15 +296,7 @@ class KeywordIndex:
             folder.mkdir(parents=True)
             if snapshot.bm25 is not None:
                 snapshot.bm25.save(str(folder), show_progress=False)
-            columns = {
-                "ids": snapshot.ids,
-                "source_id": snapshot.source_ids,
-                "story_id": snapshot.story_ids,
-                "outlets": snapshot.outlets,
-                "outlet_code": snapshot.outlet_codes.tolist(),
-                "published_ts": snapshot.published_ts.tolist(),
-            }
-            (folder / CHUNKS).write_text(json.dumps(columns), encoding="utf-8")
+            (folder / CHUNKS).write_text(json.dumps(snapshot.table.columns()), encoding="utf-8")
             manifest = {
                 "format": FORMAT,
                 "analyzer": ANALYZER,
@@ -438,49 +350,14 @@ class KeywordIndex:
             return None
         folder = self.directory / str(manifest.get("folder"))
         try:
-            columns = json.loads((folder / CHUNKS).read_text(encoding="utf-8"))
-            bm25 = None
-            if columns["ids"]:
-                bm25 = bm25s.BM25.load(str(folder), show_progress=False)
-            return _Snapshot(
-                version=str(manifest["version"]),
-                bm25=bm25,
-                ids=list(columns["ids"]),
-                source_ids=list(columns["source_id"]),
-                story_ids=list(columns["story_id"]),
-                outlet_codes=np.asarray(columns["outlet_code"], dtype=np.int32),
-                outlets=list(columns["outlets"]),
-                published_ts=np.asarray(columns["published_ts"], dtype=np.int64),
-            )
+            table = ChunkTable.from_columns(json.loads((folder / CHUNKS).read_text(encoding="utf-8")))
+            bm25 = bm25s.BM25.load(str(folder), show_progress=False) if table.size else None
+            return _Snapshot(version=str(manifest["version"]), bm25=bm25, table=table)
         except (OSError, ValueError, KeyError) as e:
             log.warning("ignoring the saved keyword index in %s (%s); rebuilding it", folder, e)
             return None
 
-    # --- reading ------------------------------------------------------------------------------
-    def outlets(self) -> list[str]:
-        """The distinct outlets of the indexed chunks, sorted (as current as the index)."""
-        self.ensure_current()
-        snapshot = self._snapshot
-        return list(snapshot.known_outlets) if snapshot else []
-
-    def describe(self, chunk_ids: Sequence[str]) -> dict[str, ChunkInfo]:
-        """What the index knows of these chunks (those it has: not the ones added since it was
-        built), so dense search need not read their metadata from the store."""
-        snapshot = self._snapshot
-        if snapshot is None:
-            return {}
-        rows = snapshot.rows
-        return {chunk_id: snapshot.info(rows[chunk_id]) for chunk_id in chunk_ids if chunk_id in rows}
-
-    def share(self, outlets: Sequence[str] | None, since_ts: int | None, until_ts: int | None) -> float | None:
-        """The share of indexed chunks that the filters keep (as current as the index; None
-        before there is one). Dense search uses it to choose how to apply the filters."""
-        snapshot = self._snapshot
-        if snapshot is None or not snapshot.size:
-            return None
-        keep = _keep(snapshot, outlets, since_ts, until_ts)
-        return 1.0 if keep is None else float(np.count_nonzero(keep)) / snapshot.size
-
+    # --- searching ----------------------------------------------------------------------------
     def search(
         self,
         query: str,
@@ -504,7 +381,8 @@ class KeywordIndex:
         terms = list(dict.fromkeys(t for t in self.analyzer(query) if t in bm25.vocab_dict))
         if not terms:
             return []
-        keep = _keep(snapshot, outlets, since_ts, until_ts)
+        table = snapshot.table
+        keep = table.keep(outlets, since_ts, until_ts)
         if keep is not None and not keep.any():
             return []
         mask = keep.astype(np.float32) if keep is not None else None
@@ -521,26 +399,6 @@ class KeywordIndex:
             if score <= 0:
                 break
             hits.append(
-                KeywordHit(
-                    **vars(snapshot.info(row)), chunk_id=snapshot.ids[row], score=float(score), rank=len(hits) + 1
-                )
+                KeywordHit(**vars(table.info(row)), chunk_id=table.ids[row], score=float(score), rank=len(hits) + 1)
             )
         return hits
-
-
-def _keep(
-    snapshot: _Snapshot, outlets: Sequence[str] | None, since_ts: int | None, until_ts: int | None
-) -> np.ndarray | None:
-    """Which of `snapshot`'s chunks pass the filters (a bool per chunk); None when there are none.
-    With a date bound set, chunks without a date do not pass (as `retrieval.hybrid.chroma_where`)."""
-    if outlets is None and since_ts is None and until_ts is None:
-        return None
-    keep = np.ones(snapshot.size, dtype=bool)
-    if outlets is not None:
-        allowed = set(outlets)
-        keep &= np.isin(snapshot.outlet_codes, [i for i, name in enumerate(snapshot.outlets) if name in allowed])
-    if since_ts is not None:
-        keep &= snapshot.published_ts >= since_ts
-    if until_ts is not None:
-        keep &= (snapshot.published_ts <= until_ts) & (snapshot.published_ts != -1)
-    return keep

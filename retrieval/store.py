@@ -1,16 +1,22 @@
-"""The one vector-store factory: embedded Chroma by default, a Chroma server with `CHROMA_URL`."""
+"""The store: the one vector-store factory (embedded Chroma by default, a Chroma server with
+`CHROMA_URL`), the writer lock, the store version, and `ChunkStore`, through which retrieval
+reads the chunks and what is known of them (`ChunkTable`)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+import numpy as np
 from filelock import FileLock, Timeout
 
 from retrieval.errors import StoreLockedError, StoreUnavailableError
+from retrieval.schema import NO_DATE, ChunkInfo, Metadata
 from retrieval.settings import Settings
 
 if TYPE_CHECKING:
@@ -202,3 +208,224 @@ def bump_version(client: ClientAPI, settings: Settings) -> str:
     metadata[VERSION_KEY] = version
     collection.modify(metadata=metadata)
     return version
+
+
+@dataclass(frozen=True)
+class ChunkTable:
+    """Every chunk of the store at one version, one row a chunk, as ranking and filters need it
+    (`ChunkInfo` in columns: 100k chunks take a few MB, and a filter is one numpy pass)."""
+
+    ids: list[str]
+    source_ids: list[str]
+    story_ids: list[str]
+    outlet_codes: np.ndarray  # int32: index into `outlet_names`
+    outlet_names: list[str]
+    published_ts: np.ndarray  # int64: epoch seconds, NO_DATE = no date
+
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+    def info(self, row: int) -> ChunkInfo:
+        """What the table knows of the chunk in `row`."""
+        return ChunkInfo(
+            source_id=self.source_ids[row],
+            story_id=self.story_ids[row],
+            outlet=self.outlet_names[int(self.outlet_codes[row])],
+            published_ts=int(self.published_ts[row]),
+        )
+
+    @cached_property
+    def rows(self) -> dict[str, int]:
+        """Chunk id -> its row (built once per table, on first use)."""
+        return {chunk_id: row for row, chunk_id in enumerate(self.ids)}
+
+    @cached_property
+    def outlets(self) -> list[str]:
+        """Distinct non-empty outlets, sorted (computed once per table)."""
+        used = np.unique(self.outlet_codes) if self.size else np.array([], dtype=np.int32)
+        return sorted(self.outlet_names[int(i)] for i in used if self.outlet_names[int(i)].strip())
+
+    def keep(self, outlets: Sequence[str] | None, since_ts: int | None, until_ts: int | None) -> np.ndarray | None:
+        """Which rows pass the filters (a bool per row), as `retrieval.schema.where` has it in
+        Chroma; None when there are no filters."""
+        if outlets is None and since_ts is None and until_ts is None:
+            return None
+        keep = np.ones(self.size, dtype=bool)
+        if outlets is not None:
+            allowed = set(outlets)
+            codes = [i for i, name in enumerate(self.outlet_names) if name in allowed]
+            keep &= np.isin(self.outlet_codes, codes)
+        if since_ts is not None:
+            keep &= self.published_ts >= since_ts
+        if until_ts is not None:
+            keep &= (self.published_ts <= until_ts) & (self.published_ts != NO_DATE)
+        return keep
+
+    def columns(self) -> dict[str, list[Any]]:
+        """The table as JSON-ready columns (`from_columns` reads them back)."""
+        # The saved keyword index's file format (keyword.FORMAT), not chunk metadata: these
+        # names stay put whatever retrieval.schema calls its keys.
+        return {
+            "ids": self.ids,
+            "source_id": self.source_ids,
+            "story_id": self.story_ids,
+            "outlets": self.outlet_names,
+            "outlet_code": self.outlet_codes.tolist(),
+            "published_ts": self.published_ts.tolist(),
+        }
+
+    @classmethod
+    def from_columns(cls, columns: dict[str, Any]) -> ChunkTable:
+        """The table `columns()` wrote. Raises KeyError or ValueError when they are not whole."""
+        table = cls(
+            ids=list(columns["ids"]),
+            source_ids=list(columns["source_id"]),
+            story_ids=list(columns["story_id"]),
+            outlet_codes=np.asarray(columns["outlet_code"], dtype=np.int32),
+            outlet_names=list(columns["outlets"]),
+            published_ts=np.asarray(columns["published_ts"], dtype=np.int64),
+        )
+        lengths = {len(table.source_ids), len(table.story_ids), len(table.outlet_codes), len(table.published_ts)}
+        if lengths != {table.size}:
+            raise ValueError("the chunk table's columns differ in length")
+        return table
+
+
+class ChunkTableBuilder:
+    """Collects a `ChunkTable` row by row while the store is read."""
+
+    def __init__(self) -> None:
+        self._ids: list[str] = []
+        self._source_ids: list[str] = []
+        self._story_ids: list[str] = []
+        self._outlet_index: dict[str, int] = {}
+        self._outlet_codes: list[int] = []
+        self._published: list[int] = []
+
+    def add(self, chunk_id: str, info: ChunkInfo) -> None:
+        self._ids.append(chunk_id)
+        self._source_ids.append(info.source_id)
+        self._story_ids.append(info.story_id)
+        self._outlet_codes.append(self._outlet_index.setdefault(info.outlet, len(self._outlet_index)))
+        self._published.append(info.published_ts)
+
+    def build(self) -> ChunkTable:
+        return ChunkTable(
+            ids=self._ids,
+            source_ids=self._source_ids,
+            story_ids=self._story_ids,
+            outlet_codes=np.asarray(self._outlet_codes, dtype=np.int32),
+            outlet_names=list(self._outlet_index),
+            published_ts=np.asarray(self._published, dtype=np.int64),
+        )
+
+
+class ChunkStore:
+    """The chunk collection of the configured store, and what is known of its chunks.
+
+    Reads go through here: the version, pages of chunks, the nearest chunks to a vector, chunks
+    by id. The chunk table (`table`: every chunk's article, story, outlet and date) answers
+    `outlets`, `share` and `describe` without a store round trip. The keyword index builds it in
+    the same pass over the store as its BM25 index (one read of every chunk, not two), saves it
+    with it, and hands each table it builds or loads to `adopt`; until then those answers come
+    from the store itself or are unknown.
+    """
+
+    def __init__(self, settings: Settings, client: ClientAPI) -> None:
+        self.settings = settings
+        self.client = client
+        self._collection: chromadb.Collection | None = None
+        self._table: ChunkTable | None = None
+
+    @property
+    def collection(self) -> chromadb.Collection:
+        """The collection as of the last `version()` (metadata included), opened on first use."""
+        if self._collection is None:
+            self._collection = get_collection(self.client, self.settings)
+        return self._collection
+
+    def version(self) -> str:
+        """The store version now (another process may have changed it): see `read_version`."""
+        collection = get_collection(self.client, self.settings)
+        self._collection = collection
+        return read_version(collection)
+
+    def count(self) -> int:
+        """How many chunks the store holds."""
+        return self.collection.count()
+
+    def scan(self, page_size: int) -> Iterator[tuple[str, str, Metadata]]:
+        """Every chunk as (id, text, metadata), read `page_size` at a time so memory stays
+        bounded. A chunk written or deleted meanwhile may be missed, never yielded twice."""
+        collection = get_collection(self.client, self.settings)
+        seen: set[str] = set()
+        offset = 0
+        while True:
+            page = collection.get(include=["documents", "metadatas"], limit=page_size, offset=offset)
+            page_ids = page["ids"]
+            documents = page["documents"] or [""] * len(page_ids)
+            metadatas = page["metadatas"] or [{}] * len(page_ids)
+            for chunk_id, text, meta in zip(page_ids, documents, metadatas, strict=True):
+                if chunk_id in seen:  # a concurrent delete shifted the pages
+                    continue
+                seen.add(chunk_id)
+                yield chunk_id, text or "", meta or {}
+            offset += len(page_ids)
+            if len(page_ids) < page_size:
+                return
+
+    def nearest(self, vector: list[float], n: int, where: dict[str, Any] | None) -> list[tuple[str, float]]:
+        """The `n` chunks nearest to `vector` that pass `where`, nearest first, as (id, cosine
+        similarity)."""
+        query: list[Sequence[float]] = [vector]
+        result = self.collection.query(query_embeddings=query, n_results=n, where=where, include=["distances"])
+        ids = result["ids"][0] if result["ids"] else []
+        distances = (result.get("distances") or [[]])[0]
+        return [(chunk_id, 1.0 - float(d)) for chunk_id, d in zip(ids, distances, strict=True)]
+
+    def get(self, ids: Sequence[str], include: list[str]) -> dict[str, Any]:
+        """Chroma's `get` of these chunks (those still stored) with `include`."""
+        return dict(self.collection.get(ids=list(ids), include=include))  # type: ignore[arg-type]
+
+    # --- the chunk table ----------------------------------------------------------------------
+    @property
+    def table(self) -> ChunkTable | None:
+        return self._table
+
+    def adopt(self, table: ChunkTable) -> None:
+        """Use `table` for `outlets`, `share` and `describe` (see the class docstring). Readers
+        take `_table` once per call, so a swap mid-search never mixes two tables."""
+        self._table = table
+
+    def outlets(self) -> list[str]:
+        """The distinct outlets of the stored chunks, sorted (as current as the table)."""
+        table = self._table
+        return list(table.outlets) if table else []
+
+    def share(self, outlets: Sequence[str] | None, since_ts: int | None, until_ts: int | None) -> float | None:
+        """The share of chunks that the filters keep (as current as the table; None before
+        there is one)."""
+        table = self._table
+        if table is None or not table.size:
+            return None
+        keep = table.keep(outlets, since_ts, until_ts)
+        return 1.0 if keep is None else float(np.count_nonzero(keep)) / table.size
+
+    def describe(self, chunk_ids: Iterable[str]) -> dict[str, ChunkInfo]:
+        """What ranking needs of these chunks: from the table, and from the store for chunks
+        newer than the table. A chunk the store no longer has is left out."""
+        table = self._table
+        known: dict[str, ChunkInfo] = {}
+        unknown: list[str] = []
+        for chunk_id in chunk_ids:
+            row = table.rows.get(chunk_id) if table is not None else None
+            if table is not None and row is not None:
+                known[chunk_id] = table.info(row)
+            else:
+                unknown.append(chunk_id)
+        if unknown:
+            got = self.collection.get(ids=unknown, include=["metadatas"])
+            for chunk_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+                known[chunk_id] = ChunkInfo.from_metadata(chunk_id, meta)
+        return known
