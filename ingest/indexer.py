@@ -152,7 +152,7 @@ class Indexer:
         self._records: SQLRecordManager | None = None
         self._stories: StoryIndex | None = None
         self._chunker: Chunker | None = None
-        self.catalog = Catalog(settings.state_dir / "newsbot-catalog.sqlite")
+        self.catalog = Catalog(settings.catalog_path)
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
 
@@ -174,7 +174,7 @@ class Indexer:
         if self._records is None:
             from langchain_classic.indexes import SQLRecordManager
 
-            path = self.settings.state_dir / "newsbot-records.sqlite"
+            path = self.settings.records_path
             self._records = SQLRecordManager(
                 f"chroma/{self.settings.collection_name}", db_url=f"sqlite:///{path}"
             )

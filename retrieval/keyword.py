@@ -13,7 +13,7 @@ the names, acronyms and numbers that embeddings blur. It follows the store witho
   change; a large one is rebuilt in a background thread while searches use the old index.
   The old index may still name chunks that were deleted: the retriever fetches every chunk it
   returns from Chroma and drops the ones that are gone.
-- The built index is saved beside the store (`<state_dir>/keyword-index/`: the bm25s files and
+- The built index is saved beside the store (`settings.keyword_index_dir`: the bm25s files and
   the chunk ids with the metadata filters need, plus `manifest.json` naming the store version it
   was built at), so a restart loads it instead of rebuilding when the version still matches.
 """
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-INDEX_DIR = "keyword-index"
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.json"
 FORMAT = 1
@@ -199,7 +198,7 @@ class KeywordIndex:
 
     @property
     def directory(self) -> Path:
-        return self.settings.state_dir / INDEX_DIR
+        return self.settings.keyword_index_dir
 
     @property
     def version(self) -> str | None:
