@@ -132,21 +132,20 @@ def make_chunker(settings: Settings, embeddings: Embeddings) -> Chunker:
 class Indexer:
     """Writes articles into the store and keeps the catalog; one instance per process.
 
-    `embeddings` defaults to the local sentence-transformers model, loaded on first use; tests may
-    pass LangChain's `DeterministicFakeEmbedding`. `client` defaults to the configured Chroma.
+    `embeddings` is the model the store was built with (`bot.app.build_app` passes the local one;
+    tests may pass LangChain's `DeterministicFakeEmbedding`). `client` defaults to the configured
+    Chroma, opened on first use.
     """
 
     def __init__(
         self,
         settings: Settings,
         *,
-        embeddings: Embeddings | None = None,
+        embeddings: Embeddings,
         client: ClientAPI | None = None,
     ) -> None:
         self.settings = settings
-        self.embeddings = embeddings or LocalEmbeddings(
-            settings.embedding_model, batch_size=settings.embedding_batch_size
-        )
+        self.embeddings = embeddings
         self._client = client
         self._vectorstore: Chroma | None = None
         self._records: SQLRecordManager | None = None
