@@ -28,10 +28,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.app import build_app  # noqa: E402
 from bot.cli import load_settings  # noqa: E402
+from retrieval.conversation import InMemoryHistory  # noqa: E402
 from retrieval.evaluation import Question, load_questions, write_report  # noqa: E402
 from retrieval.models import Passage  # noqa: E402
-from retrieval.service import build_engine  # noqa: E402
 
 
 def without(passages: list[Passage], sentences: list[str]) -> tuple[list[Passage], int]:
@@ -47,15 +48,15 @@ def without(passages: list[Passage], sentences: list[str]) -> tuple[list[Passage
     return kept, cut
 
 
-def run(store: Path, questions: list[Question]) -> dict[str, Any]:
+async def run(store: Path, questions: list[Question]) -> dict[str, Any]:
     settings = load_settings(store)
-    engine = build_engine(settings)
     items = []
-    try:
+    async with build_app(settings, history=InMemoryHistory(settings.history_tokens)) as app:
+        engine = app.engine
         for question in questions:
             if not question.answerable or not question.evidence:
                 continue
-            retrieved = asyncio.run(engine.retrieve(question.question, [], today=question.question_date))
+            retrieved = await engine.retrieve(question.question, [], today=question.question_date)
             passages = retrieved.passages[: settings.retrieval_k]
             removed, cut = without(passages, question.evidence)
             if not cut:
@@ -71,8 +72,6 @@ def run(store: Path, questions: list[Question]) -> dict[str, Any]:
                 "score_fact_removed": round(fact_removed.evidence_score, 4),
                 "answer_fact_removed": fact_removed.text,
             })
-    finally:
-        engine.close()
     n = len(items)
     return {
         "answerer": engine.answerer.name,
@@ -89,7 +88,7 @@ def main() -> None:
     parser.add_argument("--questions", type=Path, default=Path("../shared/data/bbc-qa/dev.jsonl"))
     parser.add_argument("--json", type=Path, help="write the result here")
     args = parser.parse_args()
-    result = run(args.store, load_questions(args.questions))
+    result = asyncio.run(run(args.store, load_questions(args.questions)))
     result["questions"] = str(args.questions)
     print(
         f"{result['n']} answerable questions with their evidence retrieved ({result['answerer']} answerer): "

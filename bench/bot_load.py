@@ -2,7 +2,7 @@
 
     python bench/bot_load.py --questions 50 --concurrency 50 --json bench/results/bot-load.json
 
-The real `NewsBot` (built by `bot.__main__.build_parts`, offline extractive answerer, real
+The real `NewsBot` (over `bot.app.build_app`, offline extractive answerer, real
 all-MiniLM-L6-v2 model) runs over a store of BBC articles (the gold articles of the bbc-qa dev
 questions plus the first `--per-category` articles of each category, cached under
 data/bench-bot-store/). The fake Discord of the end-to-end tests (`tests/fake_discord.py`) runs
@@ -68,10 +68,9 @@ from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bot.__main__ import build_parts  # noqa: E402
+from bot.app import build_app  # noqa: E402
 from bot.client import NewsBot  # noqa: E402
 from bot.endpoints import apply_endpoints  # noqa: E402
-from ingest.indexer import Indexer  # noqa: E402
 from retrieval.embeddings import LocalEmbeddings  # noqa: E402
 from retrieval.settings import Settings  # noqa: E402
 from retrieval.store import get_collection  # noqa: E402
@@ -128,7 +127,8 @@ def build_store(
     sidecar = copy_bbc(folder, ids, corpus=corpus, first_day=date(2005, 1, 1))
     (folder / "metadata.json").write_text(json.dumps(sidecar), encoding="utf-8")
 
-    indexer = Indexer(settings, embeddings=embeddings)
+    app = build_app(settings, embeddings=embeddings).open()
+    indexer = app.indexer
     try:
         with Progress(
             TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
@@ -139,7 +139,7 @@ def build_store(
             raise SystemExit(f"ingest failed for {[str(f) for f in report.failed]}")
         chunks = get_collection(indexer.client, settings).count()
     finally:
-        indexer.close()
+        app.close()
     info = {"articles": report.succeeded, "chunks": chunks}
     manifest.write_text(json.dumps({"key": key, "size": info}))
     return info
@@ -147,8 +147,8 @@ def build_store(
 
 def reset_bot_state(settings: Settings) -> None:
     """Drop the conversation history and bot state of earlier runs (they only grow)."""
-    for name in ("newsbot-conversations.sqlite", "newsbot-bot.sqlite"):
-        for path in settings.state_dir.glob(f"{name}*"):
+    for state_file in (settings.history_path, settings.bot_state_path):
+        for path in state_file.parent.glob(f"{state_file.name}*"):  # with SQLite's -wal and -shm
             path.unlink()
 
 
@@ -581,16 +581,14 @@ async def run(args: argparse.Namespace, settings: Settings, embeddings: LocalEmb
         })
         restore = apply_endpoints(bot_settings)
         reset_bot_state(bot_settings)
-        engine, indexer, state = await asyncio.to_thread(build_parts, bot_settings, embeddings)
-        bot = NewsBot(
-            settings=bot_settings,
-            engine=SlottedEngine(engine, args.answer_slots) if args.answer_slots else engine,
-            indexer=indexer,
-            retriever=engine.retriever,
-            state=state,
-            guild_ready_timeout=0.1,
-        )
-        try:
+        async with build_app(bot_settings, embeddings=embeddings) as app:
+            bot = NewsBot(
+                settings=bot_settings,
+                engine=SlottedEngine(app.engine, args.answer_slots) if args.answer_slots else app.engine,
+                indexer=app.indexer,
+                state=app.state,
+                guild_ready_timeout=0.1,
+            )
             async with running_bot(bot, timeout=300):
                 if args.asyncio_debug:
                     loop.slow_callback_duration = args.slow_callback_ms / 1000
@@ -607,10 +605,6 @@ async def run(args: argparse.Namespace, settings: Settings, embeddings: LocalEmb
                     await watch.stop()
                     logs.active = False
                     loop.set_debug(False)
-        finally:
-            engine.close()
-            indexer.close()
-            state.close()
         ours.send(("stop",))
         seen: dict[str, Any] = await asyncio.to_thread(ours.recv)
     finally:

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from ingest.indexer import Indexer  # noqa: E402
+from bot.app import build_app  # noqa: E402
 from ingest.loaders import ARTICLE_SUFFIXES  # noqa: E402
 from retrieval.embeddings import LocalEmbeddings  # noqa: E402
 from retrieval.schema import of_articles  # noqa: E402
@@ -90,7 +90,8 @@ def main() -> None:
                 embedding_seconds += time.perf_counter() - start
 
         embeddings._encode = timed_encode  # type: ignore[method-assign]
-        indexer = Indexer(settings, embeddings=embeddings)
+        app = build_app(settings, embeddings=embeddings).open()
+        indexer = app.indexer
         collection = None
         seconds = encoder_seconds = 0.0
         chunks = 0
@@ -123,7 +124,7 @@ def main() -> None:
         reingest_seconds = time.perf_counter() - start
         assert not again.added and not again.updated, "an unchanged re-run must add nothing"
         assert collection is not None and collection.count() == chunks, "every chunk is counted once"
-        indexer.close()
+        app.close()
 
         result = {
             "corpus": str(args.corpus),

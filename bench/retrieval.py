@@ -60,6 +60,7 @@ from bench.scale_corpus import (  # noqa: E402
 )
 from retrieval import fusion  # noqa: E402
 from retrieval.embeddings import LocalEmbeddings, resolve_model_path  # noqa: E402
+from bot.app import build_app  # noqa: E402
 from retrieval.evaluation import load_questions  # noqa: E402
 from retrieval.hybrid import HybridRetriever  # noqa: E402
 from retrieval.models import SearchFilters  # noqa: E402
@@ -216,12 +217,12 @@ def main() -> None:
     manifest = read_manifest(folder) or {}
     queries = load_queries(args.questions)
     settings = Settings(store_dir=folder, _env_file=None)  # type: ignore[call-arg]
-    client = open_client(settings)
+    app = build_app(settings, client=open_client(settings))  # opening the client is not load time
 
     # --- newsbot alone: load, warm up, time the stages, note the memory -----------------------
     start = time.perf_counter()
-    embeddings = LocalEmbeddings(settings.embedding_model, batch_size=settings.embedding_batch_size)
-    retriever = HybridRetriever(settings=settings, embeddings=embeddings, client=client)
+    app.open()
+    embeddings, client, retriever = app.embeddings, app.client, app.retriever
     retriever.warm_up()
     load_seconds = time.perf_counter() - start
     keyword_index = "loaded" if retriever.keyword_index.loads else "rebuilt"

@@ -18,8 +18,7 @@ from retrieval.settings import Settings
 
 if TYPE_CHECKING:
     from ingest.indexer import Indexer
-    from retrieval.conversation import ConversationEngine
-    from retrieval.hybrid import HybridRetriever
+    from retrieval.conversation import ConversationEngine, Retriever
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,11 @@ def intents() -> discord.Intents:
 
 class NewsBot(commands.AutoShardedBot):
     """The newsbot Discord client. Sharded through AutoShardedBot (`SHARD_COUNT`, or as many as
-    Discord recommends)."""
+    Discord recommends).
+
+    Takes the parts `bot.app.build_app` built: the `engine` answers (its retriever serves
+    `/search`), the `indexer` writes (`/reindex`, `/remove`, `/article`, `/stats`), the `state`
+    remembers threads and votes."""
 
     def __init__(
         self,
@@ -46,7 +49,6 @@ class NewsBot(commands.AutoShardedBot):
         settings: Settings,
         engine: ConversationEngine,
         indexer: Indexer,
-        retriever: HybridRetriever,
         state: BotState,
         **options: Any,
     ) -> None:
@@ -64,11 +66,15 @@ class NewsBot(commands.AutoShardedBot):
         self.settings = settings
         self.engine = engine
         self.indexer = indexer
-        self.retriever = retriever
         self.state = state
         self.rate_limiter = RateLimiter(settings.questions_per_minute)
         self.reindex_lock = asyncio.Lock()
         self.tree.on_error = self.on_app_command_error
+
+    @property
+    def retriever(self) -> Retriever:
+        """The engine's retriever: the one `/search` and the answers both use."""
+        return self.engine.retriever
 
     async def setup_hook(self) -> None:
         for extension in COGS:

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from datetime import date, datetime
 
+from retrieval.answering import format_date
 from retrieval.models import Answer, Citation, Passage
 
 MESSAGE_LIMIT = 2000
@@ -13,10 +14,8 @@ MAX_SOURCES = 5
 
 
 def when(value: date | datetime | None) -> str:
-    """`2 Mar 2017`, or '' for no date."""
-    if value is None:
-        return ""
-    return f"{value.day} {value:%b %Y}"
+    """The date as answers write it (`format_date`: '2 March 2017'), or '' for no date."""
+    return format_date(value) if value is not None else ""
 
 
 def escape_markdown_link_text(text: str) -> str:

@@ -1,5 +1,9 @@
 """What the bot remembers across restarts (SQLite beside the store): the threads it answers in
-without a mention, the last answer per channel, and the feedback on answers."""
+without a mention, and the votes on its answers.
+
+The answers themselves live in the conversation history (`/sources` reads them there); this
+file keeps, per answer id, only what a vote records: the question and the cited sources.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +14,12 @@ import time
 from pathlib import Path
 
 from retrieval.models import Answer
-from retrieval.settings import Settings
-
-
-def state_path(settings: Settings) -> Path:
-    """The bot's state file, beside the store."""
-    return settings.state_dir / "newsbot-bot.sqlite"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS threads (thread_id INTEGER PRIMARY KEY, created REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS answers (
-    answer_id TEXT PRIMARY KEY, channel_id INTEGER NOT NULL, created REAL NOT NULL,
-    question TEXT NOT NULL, answer_json TEXT NOT NULL
+CREATE TABLE IF NOT EXISTS rateable (
+    answer_id TEXT PRIMARY KEY, created REAL NOT NULL, question TEXT NOT NULL, sources TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS answers_channel ON answers(channel_id, created);
 CREATE TABLE IF NOT EXISTS feedback (
     answer_id TEXT NOT NULL, user_id INTEGER NOT NULL, helpful INTEGER NOT NULL,
     question TEXT NOT NULL, sources TEXT NOT NULL, created REAL NOT NULL,
@@ -33,21 +29,42 @@ CREATE TABLE IF NOT EXISTS feedback (
 """
 
 
+def cited_sources(answer: Answer) -> list[dict[str, object]]:
+    """What a vote records about an answer's sources: number, source_id and title of each."""
+    return [{"n": c.n, "source_id": c.passage.source_id, "title": c.title} for c in answer.citations]
+
+
 class BotState:
-    """Small SQLite store; every method is quick and thread-safe (call it via to_thread)."""
+    """Small SQLite store; every method is quick and thread-safe (call it via to_thread).
+
+    The file is opened (and created) on first use, in the calling thread: building a `BotState`
+    touches nothing, so a command that never uses it leaves no file behind."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(feedback)")}
-        if "click_id" not in columns:  # a state file from before votes were ordered by click
-            self._db.execute("ALTER TABLE feedback ADD COLUMN click_id INTEGER NOT NULL DEFAULT 0")
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The connection, opened on first use (callers hold `_lock`)."""
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(feedback)")}
+            if "click_id" not in columns:  # a state file from before votes were ordered by click
+                db.execute("ALTER TABLE feedback ADD COLUMN click_id INTEGER NOT NULL DEFAULT 0")
+            _migrate_answers(db)
+            self._conn = db
+        return self._conn
+
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def add_thread(self, thread_id: int) -> None:
         with self._lock, self._db:
@@ -58,50 +75,31 @@ class BotState:
             row = self._db.execute("SELECT 1 FROM threads WHERE thread_id = ?", (thread_id,)).fetchone()
         return row is not None
 
-    def save_answer(self, answer_id: str, channel_ids: list[int], answer: Answer) -> None:
-        payload = answer.model_dump_json()
+    def save_rateable(self, answer_id: str, answer: Answer) -> None:
+        """Keep what a vote on answer `answer_id` records (its question and sources)."""
         with self._lock, self._db:
-            for channel_id in channel_ids:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?)",
-                    (f"{answer_id}:{channel_id}", channel_id, time.time(), answer.question, payload),
-                )
-
-    def last_answer(self, channel_id: int) -> Answer | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT answer_json FROM answers WHERE channel_id = ? ORDER BY created DESC LIMIT 1",
-                (channel_id,),
-            ).fetchone()
-        return Answer.model_validate_json(row[0]) if row else None
-
-    def forget_channel(self, channel_id: int) -> None:
-        """Drop the answers kept for a channel (`/forget`); votes already given stay."""
-        with self._lock, self._db:
-            self._db.execute("DELETE FROM answers WHERE channel_id = ?", (channel_id,))
-
-    def answer(self, answer_id: str) -> Answer | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT answer_json FROM answers WHERE answer_id LIKE ? LIMIT 1", (f"{answer_id}:%",)
-            ).fetchone()
-        return Answer.model_validate_json(row[0]) if row else None
+            self._db.execute(
+                "INSERT OR REPLACE INTO rateable VALUES (?, ?, ?, ?)",
+                (answer_id, time.time(), answer.question, json.dumps(cited_sources(answer))),
+            )
 
     def record_feedback(self, answer_id: str, user_id: int, helpful: bool, click_id: int = 0) -> bool:
         """Record a vote; a user's later click replaces an earlier one. ``click_id`` orders the
         clicks (the interaction's snowflake): two quick clicks are recorded in threads that may
         finish in either order. False when the answer is unknown."""
-        answer = self.answer(answer_id)
-        if answer is None:
-            return False
-        sources = json.dumps([{"n": c.n, "source_id": c.passage.source_id, "title": c.title} for c in answer.citations])
         with self._lock, self._db:
+            row = self._db.execute(
+                "SELECT question, sources FROM rateable WHERE answer_id = ?", (answer_id,)
+            ).fetchone()
+            if row is None:
+                return False
+            question, sources = row
             self._db.execute(
                 "INSERT INTO feedback (answer_id, user_id, helpful, question, sources, created, click_id)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (answer_id, user_id) DO UPDATE SET"
                 " helpful = excluded.helpful, created = excluded.created, click_id = excluded.click_id"
                 " WHERE excluded.click_id >= feedback.click_id",
-                (answer_id, user_id, int(helpful), answer.question, sources, time.time(), click_id),
+                (answer_id, user_id, int(helpful), question, sources, time.time(), click_id),
             )
         return True
 
@@ -139,3 +137,18 @@ class BotState:
             {"answer_id": a, "user_id": u, "helpful": bool(h), "question": q, "sources": json.loads(s)}
             for a, u, h, q, s in rows
         ]
+
+
+def _migrate_answers(db: sqlite3.Connection) -> None:
+    """Move a state file from before `rateable` (when whole answers were kept here, one row per
+    channel) to it, so buttons under answers given before the upgrade still record votes."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'answers'").fetchone() is None:
+        return
+    with db:
+        for key, created, answer_json in db.execute("SELECT answer_id, created, answer_json FROM answers").fetchall():
+            answer = Answer.model_validate_json(answer_json)
+            db.execute(
+                "INSERT OR IGNORE INTO rateable VALUES (?, ?, ?, ?)",
+                (key.split(":", 1)[0], created, answer.question, json.dumps(cited_sources(answer))),
+            )
+        db.execute("DROP TABLE answers")

@@ -131,27 +131,26 @@ def make_chunker(settings: Settings, embeddings: Embeddings) -> Chunker:
 class Indexer:
     """Writes articles into the store and keeps the catalog; one instance per process.
 
-    `embeddings` defaults to the local sentence-transformers model, loaded on first use; tests may
-    pass LangChain's `DeterministicFakeEmbedding`. `client` defaults to the configured Chroma.
+    `embeddings` is the model the store was built with (`bot.app.build_app` passes the local one;
+    tests may pass LangChain's `DeterministicFakeEmbedding`). `client` defaults to the configured
+    Chroma, opened on first use.
     """
 
     def __init__(
         self,
         settings: Settings,
         *,
-        embeddings: Embeddings | None = None,
+        embeddings: Embeddings,
         client: ClientAPI | None = None,
     ) -> None:
         self.settings = settings
-        self.embeddings = embeddings or LocalEmbeddings(
-            settings.embedding_model, batch_size=settings.embedding_batch_size
-        )
+        self.embeddings = embeddings
         self._client = client
         self._vectorstore: Chroma | None = None
         self._records: SQLRecordManager | None = None
         self._stories: StoryIndex | None = None
         self._chunker: Chunker | None = None
-        self.catalog = Catalog(settings.state_dir / "newsbot-catalog.sqlite")
+        self.catalog = Catalog(settings.catalog_path)
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
 
@@ -173,7 +172,7 @@ class Indexer:
         if self._records is None:
             from langchain_classic.indexes import SQLRecordManager
 
-            path = self.settings.state_dir / "newsbot-records.sqlite"
+            path = self.settings.records_path
             self._records = SQLRecordManager(
                 f"chroma/{self.settings.collection_name}", db_url=f"sqlite:///{path}"
             )

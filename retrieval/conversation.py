@@ -13,7 +13,8 @@
 4. records the turn in the history store (in memory, or `SQLiteHistory` to survive restarts),
    bounded by `settings.history_tokens`, oldest turns dropped first.
 
-Blocking work (embedding, retrieval, SQLite) runs in worker threads; model calls use `ainvoke`.
+Async only: blocking work (embedding, retrieval, SQLite) runs in worker threads; model calls use
+`ainvoke`. A command-line caller makes one `asyncio.run` around its work.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ import re
 import sqlite3
 import threading
 import weakref
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -50,14 +51,11 @@ from retrieval.models import Answer, Passage, SearchFilters
 from retrieval.query import parse_filters
 from retrieval.settings import Settings
 from retrieval.tokens import get_encoding
-from retrieval.workers import run_cpu
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 LLM_UNAVAILABLE_NOTICE = (
     "The language model is unavailable right now; this answer was extracted from the articles."
@@ -73,10 +71,10 @@ CONDENSE_ANSWER_CHARS = 400
 
 
 class Retriever(Protocol):
-    """What the engine needs from the retriever (`retrieval.hybrid.HybridRetriever`): `search`,
+    """What the engine needs from the retriever (`retrieval.hybrid.HybridRetriever`): `asearch`,
     and the outlets in the store as `outlets()` (or `known_outlets()`), for `parse_filters`."""
 
-    def search(self, query: str, *, k: int = 10, filters: SearchFilters | None = None) -> list[Passage]: ...
+    async def asearch(self, query: str, *, k: int = 10, filters: SearchFilters | None = None) -> list[Passage]: ...
 
 
 def known_outlets(retriever: object) -> list[str]:
@@ -189,12 +187,6 @@ class SQLiteHistory:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS last_answers (conversation_id TEXT PRIMARY KEY, answer TEXT NOT NULL)"
             )
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SQLiteHistory:
-        """The history file beside the store (`newsbot-history.sqlite`), bounded by
-        `settings.history_tokens`."""
-        return cls(settings.state_dir / "newsbot-history.sqlite", settings.history_tokens)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=10)
@@ -336,7 +328,7 @@ def _first_sentence(text: str) -> str:
 class ConversationEngine:
     """Answers questions in conversations, keeping per-conversation history.
 
-    `retriever` has `search(query, *, k, filters)` and `outlets()`; `answerer` is an
+    `retriever` has `async asearch(query, *, k, filters)` and `outlets()`; `answerer` is an
     `ExtractiveAnswerer` or `LLMAnswerer`; `embeddings` builds the extractive fallback;
     `chat_model` (optional) condenses follow-ups; `history` defaults to an in-memory store
     bounded by `settings.history_tokens`; `today` says what "last week" means.
@@ -362,9 +354,6 @@ class ConversationEngine:
         self.history: HistoryStore = history or InMemoryHistory(settings.history_tokens)
         self._encoding = get_encoding(settings.tokenizer_encoding)
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: threading.Thread | None = None
-        self._loop_guard = threading.Lock()
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -394,10 +383,6 @@ class ConversationEngine:
         async with lock:  # turns of one conversation stay in order
             return await self._ask(conversation_id, question, filters, on_delta)
 
-    def ask_sync(self, conversation_id: str, question: str, *, filters: SearchFilters | None = None) -> Answer:
-        """Blocking `ask`, for the CLI and scripts (safe to call from any thread)."""
-        return self._run(self.ask(conversation_id, question, filters=filters))
-
     async def last_answer(self, conversation_id: str) -> Answer | None:
         """Return the last answer of the conversation (for /sources), or None."""
         return await asyncio.to_thread(self.history.last_answer, conversation_id)
@@ -405,12 +390,6 @@ class ConversationEngine:
     async def forget(self, conversation_id: str) -> None:
         """Forget the conversation's history and last answer."""
         await asyncio.to_thread(self.history.forget, conversation_id)
-
-    def last_answer_sync(self, conversation_id: str) -> Answer | None:
-        return self.history.last_answer(conversation_id)
-
-    def forget_sync(self, conversation_id: str) -> None:
-        self.history.forget(conversation_id)
 
     async def standalone_question(self, question: str, history: Sequence[Turn]) -> str:
         """Return `question` rewritten to stand alone: with the chat model when there is one
@@ -422,16 +401,6 @@ class ConversationEngine:
             if condensed:
                 return condensed
         return rewrite_offline(question, history)
-
-    def close(self) -> None:
-        """Stop the background loop `ask_sync` uses, if it was started."""
-        with self._loop_guard:
-            loop, thread = self._loop, self._loop_thread
-            self._loop = self._loop_thread = None
-        if loop is not None and thread is not None:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=5)
-            loop.close()
 
     # --- steps --------------------------------------------------------------------------------
 
@@ -454,9 +423,7 @@ class ConversationEngine:
         if filters.is_empty() and history and standalone != searched:
             filters = history[-1].filters  # a follow-up keeps the scope of what it follows
         log.info("question %r -> %r %s", question, standalone, filters.model_dump(exclude_defaults=True))
-        passages = await run_cpu(
-            self.retriever.search, standalone, k=k or self.settings.retrieval_k, filters=filters
-        )
+        passages = await self.retriever.asearch(standalone, k=k or self.settings.retrieval_k, filters=filters)
         return Retrieved(standalone=standalone, filters=filters, passages=passages)
 
     async def answer_retrieved(
@@ -533,21 +500,6 @@ class ConversationEngine:
         if not first or len(first) > max(300, 4 * len(question)):
             return ""
         return first
-
-    # --- running coroutines from sync code ----------------------------------------------------
-
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run `coro` on the engine's own event loop thread and wait for it. One loop for all
-        sync calls: the chat model's HTTP client stays bound to a single loop."""
-        with self._loop_guard:
-            if self._loop is None:
-                loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=loop.run_forever, name="newsbot-engine", daemon=True)
-                thread.start()
-                self._loop, self._loop_thread = loop, thread
-            loop = self._loop
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
-
 
 def merge_filters(explicit: SearchFilters | None, stated: SearchFilters) -> SearchFilters:
     """Explicit filters win field by field; the question's fill the rest."""

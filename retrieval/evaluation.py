@@ -10,7 +10,6 @@ the answerer and its verification.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import statistics
@@ -218,14 +217,10 @@ async def evaluate_item(engine: ConversationEngine, item: Question, k: int) -> I
     )
 
 
-def evaluate(engine: ConversationEngine, questions: Sequence[Question], *, k: int = 10) -> dict[str, Any]:
-    """Run every question; return the overall metrics, the metrics per question type, and the
-    per-item results (`items`)."""
-
-    async def run_all() -> list[ItemResult]:
-        return [await evaluate_item(engine, q, k) for q in questions]
-
-    results = asyncio.run(run_all())
+async def evaluate(engine: ConversationEngine, questions: Sequence[Question], *, k: int = 10) -> dict[str, Any]:
+    """Run every question, one after another; return the overall metrics, the metrics per
+    question type, and the per-item results (`items`)."""
+    results = [await evaluate_item(engine, q, k) for q in questions]
     answerable_ids = {q.id for q in questions if q.answerable}
     by_type: dict[str, list[ItemResult]] = defaultdict(list)
     for r in results:

@@ -141,20 +141,18 @@ class HybridRetriever(BaseRetriever):
         cls,
         settings: Settings,
         *,
-        embeddings: Embeddings | None = None,
+        embeddings: Embeddings,
         client: Any = None,
         **kwargs: Any,
     ) -> HybridRetriever:
-        """Build the retriever on the configured store and the local embedding model.
+        """Build the retriever on the configured store (or `client`) with `embeddings`.
 
         Raises StoreUnavailableError when the Chroma server cannot be reached."""
-        from retrieval.embeddings import LocalEmbeddings
         from retrieval.store import open_client
 
         return cls(
             settings=settings,
-            embeddings=embeddings
-            or LocalEmbeddings(settings.embedding_model, batch_size=settings.embedding_batch_size),
+            embeddings=embeddings,
             client=client if client is not None else open_client(settings),
             **kwargs,
         )

@@ -17,7 +17,7 @@ blur. It follows the store without a manual step:
 - The same pass over the store builds the store's chunk table (`retrieval.store.ChunkTable`:
   each chunk's article, story, outlet and date), row for row with the BM25 index, so filters are
   a weight mask over its rows; each table built or loaded is handed to the store.
-- The built index is saved beside the store (`<state_dir>/keyword-index/`: the bm25s files and
+- The built index is saved beside the store (`settings.keyword_index_dir`: the bm25s files and
   the chunk table, plus `manifest.json` naming the store version it was built at), so a restart
   loads it instead of rebuilding when the version still matches.
 """
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-INDEX_DIR = "keyword-index"
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.json"
 FORMAT = 1
@@ -155,7 +154,7 @@ class KeywordIndex:
 
     @property
     def directory(self) -> Path:
-        return self.settings.state_dir / INDEX_DIR
+        return self.settings.keyword_index_dir
 
     @property
     def version(self) -> str | None:

@@ -430,3 +430,22 @@ def parse_filters(question: str, *, today: date, known_outlets: list[str]) -> tu
         outlets=outlets, since=since, until=until, prefer_recent=prefer_recent, soft_dates=soft and not hard
     )
     return cleaned, filters
+
+
+def parse_date_option(text: str, today: date) -> date:
+    """Read a date a user typed in a command option: an ISO date ("2024-03-01") or words like
+    "last week", "Monday" or "since March" (resolved against `today`). Returns the first day
+    meant. Raises ValueError naming `text` when it is not a date this can read."""
+    phrase = text.strip()
+    try:
+        return date.fromisoformat(phrase)
+    except ValueError:
+        pass
+    # parse_filters reads dates in the phrases a question states them in ("since Monday",
+    # "last week"); a bare "Monday" or "March" is read as "since ...".
+    if not re.match(r"(?:since|last|this|in|yesterday|today)\b", phrase, re.I):
+        phrase = f"since {phrase}"
+    _, filters = parse_filters(phrase, today=today, known_outlets=[])
+    if filters.since is None:
+        raise ValueError(f"I couldn't read the date {text!r}; try 2024-03-01, 'Monday' or 'last week'.")
+    return filters.since

@@ -159,3 +159,34 @@ class Settings(BaseSettings):
     def state_dir(self) -> Path:
         """Where newsbot keeps its own state (catalog, record manager, keyword index)."""
         return self.store_dir
+
+    # Every state file is named here and nowhere else, so two modules cannot disagree on a name.
+    @property
+    def history_path(self) -> Path:
+        """The conversation history (SQLite) the bot keeps across restarts."""
+        return self.state_dir / "newsbot-conversations.sqlite"
+
+    @property
+    def bot_state_path(self) -> Path:
+        """The bot's own state (SQLite): its threads and the answers people can vote on."""
+        return self.state_dir / "newsbot-bot.sqlite"
+
+    @property
+    def catalog_path(self) -> Path:
+        """The catalog of ingested articles (SQLite)."""
+        return self.state_dir / "newsbot-catalog.sqlite"
+
+    @property
+    def records_path(self) -> Path:
+        """LangChain's record manager (SQLite): which chunks are in the store."""
+        return self.state_dir / "newsbot-records.sqlite"
+
+    @property
+    def keyword_index_dir(self) -> Path:
+        """The folder of the saved BM25 keyword index."""
+        return self.state_dir / "keyword-index"
+
+    @property
+    def writer_lock_path(self) -> Path:
+        """The lock file held by the one process writing an embedded store."""
+        return self.state_dir / "newsbot-writer.lock"

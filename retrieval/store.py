@@ -170,7 +170,7 @@ def writer_lock(settings: Settings) -> Iterator[None]:
         yield
         return
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(settings.state_dir / "newsbot-writer.lock"))
+    lock = FileLock(str(settings.writer_lock_path))
     try:
         lock.acquire(timeout=0)
     except Timeout as e:

@@ -1,4 +1,4 @@
-"""Shared pieces of the bot's end-to-end tests: a small real news store, the conversation engine
+"""Shared pieces of the bot's end-to-end tests: a small real news store, the app (`build_app`)
 over it, and `NewsBot` wired to the fake Discord.
 
 The store (a dozen BBC articles, one article quoting "@everyone" and a role mention, and one long
@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 from langchain_core.embeddings import Embeddings
 
+from bot.app import App, build_app
 from bot.client import NewsBot
 from bot.state import BotState
 from ingest.indexer import Indexer, IngestReport
-from retrieval.conversation import ConversationEngine, SQLiteHistory
+from retrieval.conversation import ConversationEngine
 from retrieval.models import Answer, SearchFilters
-from retrieval.service import build_engine
 from retrieval.settings import Settings
 from tests.fake_discord import FakeDiscord
 
@@ -125,31 +125,38 @@ def write_corpus(folder: Path) -> Path:
 
 @dataclass
 class NewsStack:
-    """A store with articles in it, the indexer that wrote it and the engine that reads it."""
+    """A store with articles in it, and the app (`bot.app.build_app`) that wrote it and reads it."""
 
-    settings: Settings
-    indexer: Indexer
-    engine: ConversationEngine
+    app: App
     corpus: Path
     report: IngestReport
 
+    @property
+    def settings(self) -> Settings:
+        return self.app.settings
+
+    @property
+    def indexer(self) -> Indexer:
+        return self.app.indexer
+
+    @property
+    def engine(self) -> ConversationEngine:
+        return self.app.engine
+
     def close(self) -> None:
-        self.engine.close()
-        self.indexer.close()
+        self.app.close()
 
 
 def build_stack(base: Path, embeddings: Embeddings, corpus: Path | None = None, **settings: Any) -> NewsStack:
-    """Ingest `corpus` (default: `write_corpus`) into a store under `base` and build the engine,
-    as `bot/__main__.py` does (SQLite history beside the store)."""
+    """Ingest `corpus` (default: `write_corpus`) into a store under `base` through an app built
+    as `newsbot serve` builds it (SQLite history beside the store). Opened here, outside an event
+    loop, because the session shares it; its tests only read it."""
     corpus = corpus or write_corpus(base / "corpus")
     config = Settings(store_dir=base / "store", _env_file=None, **settings)  # type: ignore[call-arg]
-    indexer = Indexer(config, embeddings=embeddings)
-    report = indexer.ingest([str(corpus)])
+    app = build_app(config, embeddings=embeddings).open()
+    report = app.indexer.ingest([str(corpus)])
     assert not report.failed, report.failed
-    history = SQLiteHistory(config.state_dir / "newsbot-conversations.sqlite", config.history_tokens)
-    engine = build_engine(config, embeddings=embeddings, client=indexer.client, history=history)
-    indexer.on_change(engine.retriever.index_changed)  # type: ignore[attr-defined]
-    return NewsStack(config, indexer, engine, corpus, report)
+    return NewsStack(app, corpus, report)
 
 
 @pytest.fixture(scope="session")
@@ -220,12 +227,10 @@ def make_bot(
     **overrides: Any,
 ) -> NewsBot:
     """A NewsBot over the stack (or the `engine`/`indexer` given), connected to nothing yet."""
-    engine = engine if engine is not None else stack.engine
     return QuickNewsBot(
         settings=bot_settings(stack, fake, **overrides),
-        engine=engine,
+        engine=engine if engine is not None else stack.engine,
         indexer=indexer if indexer is not None else WatchedIndexer(stack.indexer),
-        retriever=getattr(engine, "retriever", stack.engine.retriever),
         state=state,
         guild_ready_timeout=0.1,
     )
@@ -255,9 +260,6 @@ class ScriptedEngine:
         return date(2005, 3, 16)
 
     async def forget(self, conversation_id: str) -> None:
-        pass
-
-    def close(self) -> None:
         pass
 
 

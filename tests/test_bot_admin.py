@@ -57,10 +57,8 @@ def stack(tmp_path: Path) -> Iterator[NewsStack]:
 
 
 @pytest.fixture
-def state(tmp_path: Path) -> Iterator[BotState]:
-    state = BotState(tmp_path / "newsbot-bot.sqlite")
-    yield state
-    state.close()
+def state(stack: NewsStack) -> BotState:
+    return stack.app.state
 
 
 def table_of(content: str) -> dict[str, int]:

@@ -19,11 +19,10 @@ from langchain_core.embeddings import Embeddings
 
 from bot.errors import UNAVAILABLE
 from bot.formatting import render_answer
+from bot.app import build_app
 from bot.state import BotState
-from retrieval.conversation import SQLiteHistory
 from retrieval.errors import StoreUnavailableError
 from retrieval.models import Answer, Citation, Passage
-from retrieval.service import build_engine
 from tests.bot_fixtures import (
     LONG_TITLE,
     PING_TITLE,
@@ -125,7 +124,7 @@ async def test_a_mention_is_answered_in_a_new_thread_with_cited_sources_that_pin
     assert 1 <= len(sources) <= 5
     assert [n for n, _, _ in sources] == list(range(1, len(sources) + 1))
     assert (1, PING_TITLE, GAZETTE) in sources
-    assert "Border Gazette, 14 Mar 2005" in body["content"]
+    assert "Border Gazette, 14 March 2005" in body["content"]
     assert len(body["content"]) <= 2000
     assert [c.split(":")[2] for c in custom_ids(body)] == ["up", "down"]
     assert fake.bot_messages(fake.channel_id) == []  # nothing in the channel itself
@@ -169,17 +168,12 @@ async def test_the_bot_keeps_answering_in_its_threads_after_a_restart(
         before = await answer_in(fake, thread_id)
     state.close()
 
-    # A new process: new state object, new engine, new history object on the same files.
-    history_path = news_stack.engine.history.path  # type: ignore[attr-defined]
-    engine = build_engine(
-        news_stack.settings,
-        embeddings=local_embeddings,
-        client=news_stack.indexer.client,
-        history=SQLiteHistory(history_path, news_stack.settings.history_tokens),
-    )
+    # A new process: a new app (engine, history object) and state object on the same files.
     state = BotState(path)
     try:
-        async with running_bot(make_bot(news_stack, fake, state, engine=engine)):
+        async with build_app(news_stack.settings, embeddings=local_embeddings) as app, running_bot(
+            make_bot(news_stack, fake, state, engine=app.engine)
+        ):
             await fake.user_message("what did he say about it?", channel_id=thread_id)
             after = await answer_in(fake, thread_id)
             assert {url for _, _, url in sources_of(after.json["content"])} == {url_of("politics/365")}
@@ -195,7 +189,6 @@ async def test_the_bot_keeps_answering_in_its_threads_after_a_restart(
         assert {s["source_id"] for s in feedback["sources"]} == {"politics/365"}
     finally:
         state.close()
-        engine.close()
     assert_clean(fake)
 
 
@@ -263,12 +256,13 @@ async def test_ask_defers_then_answers_and_honours_outlet_and_since(
         reply = await ix.wait_for_reply(timeout=T)
         assert url_of("business/173") not in urls_in(reply["content"])
         assert urls_in(reply["content"]) <= {"https://harbour.example/inquiry"}
-        assert state.last_answer(fake.channel_id).filters.outlets == ["Harbour Times"]
+        own = f"{fake.channel_id}/{fake.user.id}"  # /ask in a channel: this member's conversation
+        assert (await news_stack.engine.last_answer(own)).filters.outlets == ["Harbour Times"]
 
         ix = await fake.interaction("ask", {"question": QUILLBURY, "since": "2005-03-14"})
         reply = await ix.wait_for_reply(timeout=T)
         assert GAZETTE in urls_in(reply["content"])
-        assert state.last_answer(fake.channel_id).filters.since == date(2005, 3, 14)
+        assert (await news_stack.engine.last_answer(own)).filters.since == date(2005, 3, 14)
 
         ix = await fake.interaction("ask", {"question": CARLSBERG, "since": "2005-03-14"})
         reply = await ix.wait_for_reply(timeout=T)
@@ -278,6 +272,32 @@ async def test_ask_defers_then_answers_and_honours_outlet_and_since(
         response = await ix.wait_for_response()
         assert response["type"] == 4 and response["data"]["flags"] & EPHEMERAL
         assert "couldn't read the date" in response["data"]["content"]
+    assert_clean(fake)
+
+
+async def test_two_members_ask_follow_ups_in_one_channel_without_mixing_their_conversations(
+    news_stack: NewsStack, fake_discord: FakeDiscord, state: BotState
+) -> None:
+    fake = fake_discord
+    reader, editor = fake.user, fake.admin
+
+    async def ask(question: str, user: Any) -> str:
+        ix = await fake.interaction("ask", {"question": question}, user=user)
+        return str((await ix.wait_for_reply(timeout=T))["content"])
+
+    async with running_bot(make_bot(news_stack, fake, state)):
+        assert url_of("business/173") in urls_in(await ask(CARLSBERG, reader))
+        assert url_of("politics/365") in urls_in(await ask(BROWN, editor))
+        # Each follow-up reads against its own member's question, not the channel's last one.
+        readers_follow_up = urls_in(await ask("and why?", reader))
+        editors_follow_up = urls_in(await ask("and why?", editor))
+
+        ix = await fake.interaction("sources", user=reader)
+        readers_sources = (await ix.wait_for_response())["data"]["content"]
+
+    assert url_of("business/173") in readers_follow_up and url_of("politics/365") not in readers_follow_up
+    assert url_of("politics/365") in editors_follow_up and url_of("business/173") not in editors_follow_up
+    assert "Brewers' profits lose their fizz" in readers_sources and "Brown" not in readers_sources
     assert_clean(fake)
 
 
@@ -338,23 +358,24 @@ async def test_search_article_stats_help_and_forget(
 
         ix = await fake.interaction("ask", {"question": CARLSBERG})
         await ix.wait_for_reply(timeout=T)
-        assert news_stack.engine.history.turns(str(fake.channel_id))
+        own = f"{fake.channel_id}/{fake.user.id}"  # /ask in a channel: this member's conversation
+        assert news_stack.engine.history.turns(own)
         ix = await fake.interaction("forget")
         forgot = (await ix.wait_for_response())["data"]
         ix = await fake.interaction("sources")
         after_forget = (await ix.wait_for_response())["data"]["content"]
 
-    assert f"[Brewers' profits lose their fizz](<{url_of('business/173')}>) - BBC News, 2 Mar 2005" in found
+    assert f"[Brewers' profits lose their fizz](<{url_of('business/173')}>) - BBC News, 2 March 2005" in found
     assert re.search(r"^> .*Carlsberg", found, re.MULTILINE)
     assert urls_in(only_gazette) == {GAZETTE}
     days = [
-        date(2005, 3, int(d)) for d in re.findall(r"(\d+) Mar 2005", newest)
+        date(2005, 3, int(d)) for d in re.findall(r"(\d+) March 2005", newest)
     ]
     assert len(days) >= 2 and days == sorted(days, reverse=True)
 
     assert article["type"] == 4 and not (article["data"].get("flags") or 0) & EPHEMERAL
     content = article["data"]["content"]
-    assert content.startswith("**Brewers' profits lose their fizz**\nBBC News - 2 Mar 2005\n")
+    assert content.startswith("**Brewers' profits lose their fizz**\nBBC News - 2 March 2005\n")
     assert f"<{url_of('business/173')}>" in content and "chunks indexed" in content
     assert "Carlsberg" in content
     assert by_url.startswith(f"**{PING_TITLE}**")
@@ -365,7 +386,7 @@ async def test_search_article_stats_help_and_forget(
     assert help_["flags"] & EPHEMERAL and "/ask" in help_["content"] and "/reindex" in help_["content"]
 
     assert forgot["flags"] & EPHEMERAL and "forgotten" in forgot["content"]
-    assert news_stack.engine.history.turns(str(fake.channel_id)) == []
+    assert news_stack.engine.history.turns(f"{fake.channel_id}/{fake.user.id}") == []
     assert after_forget == "There is no answer in this channel yet."
     assert_clean(fake)
 
@@ -531,11 +552,7 @@ async def test_twenty_questions_at_once_never_hold_the_event_loop(
     fake = fake_discord
     loop = asyncio.get_running_loop()
     # The real model, store and code paths; three passages per answer keep the test quick.
-    engine = build_engine(
-        news_stack.settings.model_copy(update={"retrieval_k": 3}),
-        embeddings=local_embeddings,
-        client=news_stack.indexer.client,
-    )
+    quick = news_stack.settings.model_copy(update={"retrieval_k": 3})
     questions = [
         CARLSBERG, BROWN, QUILLBURY, "Why did US retail sales fall in January?",
         "What do musicians think of the internet?", "Will Arjen Robben return to European football?",
@@ -548,7 +565,9 @@ async def test_twenty_questions_at_once_never_hold_the_event_loop(
         "How many civil service jobs were cut ahead of target?", "What happened to car sales in the US?",
     ]
     assert len(questions) == 20
-    async with running_bot(make_bot(news_stack, fake, state, engine=engine, questions_per_minute=30)):
+    async with build_app(quick, embeddings=local_embeddings) as app, running_bot(
+        make_bot(news_stack, fake, state, engine=app.engine, questions_per_minute=30)
+    ):
         caplog.clear()
         loop.slow_callback_duration = 0.5
         loop.set_debug(True)  # asyncio logs every callback that holds the loop longer
@@ -564,7 +583,6 @@ async def test_twenty_questions_at_once_never_hold_the_event_loop(
                 answers = [await answer_in(fake, int(t.response["id"]), timeout=60) for t in threads]
         finally:
             loop.set_debug(False)
-            engine.close()
     slow = [r.getMessage() for r in caplog.records if r.name == "asyncio" and "took" in r.getMessage()]
     assert slow == [], slow
     assert len({int(t.response["id"]) for t in threads}) == 20

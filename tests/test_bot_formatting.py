@@ -56,8 +56,8 @@ def test_sources_are_markdown_links_in_angle_brackets_with_outlet_and_date() -> 
     text = render_answer(cited(2, "Rates rose [1]. Prices fell [2]."))
     assert text == (
         "Rates rose [1]. Prices fell [2].\n\n**Sources**\n"
-        "[1] [Title 1](<https://news.example/1>) - BBC News, 2 Mar 2017\n"
-        "[2] [Title 2](<https://news.example/2>) - BBC News, 2 Mar 2017"
+        "[1] [Title 1](<https://news.example/1>) - BBC News, 2 March 2017\n"
+        "[2] [Title 2](<https://news.example/2>) - BBC News, 2 March 2017"
     )
 
 
@@ -73,7 +73,7 @@ def test_titles_cannot_break_the_link_and_pathless_sources_are_bold() -> None:
     local = Citation(n=2, passage=passage(2, url="", outlet="", published_at=None, title="Local file"))
     block = sources_block([tricky, local])
     assert block.splitlines() == [
-        "[1] [Brackets (sic) and newlines](<https://x.example/a>) - BBC News, 2 Mar 2017",
+        "[1] [Brackets (sic) and newlines](<https://x.example/a>) - BBC News, 2 March 2017",
         "[2] **Local file**",
     ]
 
@@ -144,7 +144,7 @@ def test_a_six_thousand_character_answer_becomes_several_valid_messages() -> Non
     assert " ".join(pieces).split() == rendered.split()
     for piece in pieces[:-1]:
         assert re.search(r"\]\.$", piece)  # each ends with a whole cited sentence
-    assert pieces[-1].endswith("2 Mar 2017")
+    assert pieces[-1].endswith("2 March 2017")
 
 
 words = st.text(alphabet=st.characters(categories=["L", "N", "P"]), min_size=1, max_size=30)
@@ -208,11 +208,11 @@ def test_unknown_errors_are_logged_with_their_traceback_not_shown(caplog: pytest
     assert record.exc_info is not None and record.exc_info[0] is KeyError
 
 
-def test_state_keeps_threads_answers_and_votes(tmp_path: Path) -> None:
+def test_state_keeps_threads_and_votes(tmp_path: Path) -> None:
     path = tmp_path / "bot.sqlite"
     state = BotState(path)
     state.add_thread(11)
-    state.save_answer("abc", [11, 22], cited(2))
+    state.save_rateable("abc", cited(2))
     assert state.record_feedback("abc", user_id=7, helpful=True)
     assert state.record_feedback("abc", user_id=7, helpful=False)  # replaces the first vote
     assert not state.record_feedback("unknown", user_id=7, helpful=True)
@@ -220,20 +220,47 @@ def test_state_keeps_threads_answers_and_votes(tmp_path: Path) -> None:
 
     state = BotState(path)  # after a restart
     assert state.is_our_thread(11) and not state.is_our_thread(22)
-    assert state.last_answer(22) == cited(2) and state.last_answer(33) is None
     [vote] = state.feedback()
     assert vote == {
         "answer_id": "abc", "user_id": 7, "helpful": False, "question": "q",
         "sources": [{"n": 1, "source_id": "a1", "title": "Title 1"}, {"n": 2, "source_id": "a2", "title": "Title 2"}],
     }
-    state.forget_channel(22)
-    assert state.last_answer(22) is None and state.last_answer(11) is not None
+    state.close()
+
+
+def test_state_file_from_before_rateable_answers_keeps_their_buttons_working(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "bot.sqlite"
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE answers (answer_id TEXT PRIMARY KEY, channel_id INTEGER NOT NULL, created REAL NOT NULL,"
+        " question TEXT NOT NULL, answer_json TEXT NOT NULL)"
+    )
+    for channel in (11, 22):
+        db.execute("INSERT INTO answers VALUES (?, ?, 1.0, 'q', ?)", (f"abc:{channel}", channel, cited(1).model_dump_json()))
+    db.commit()
+    db.close()
+
+    state = BotState(path)
+    assert state.record_feedback("abc", user_id=7, helpful=True)
+    [vote] = state.feedback()
+    assert vote["question"] == "q" and vote["sources"] == [{"n": 1, "source_id": "a1", "title": "Title 1"}]
+    state.close()
+
+
+def test_building_the_state_creates_no_file(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite"
+    state = BotState(path)
+    state.close()
+    assert not path.exists()
+    assert not state.is_our_thread(1) and path.exists()
     state.close()
 
 
 def test_a_users_later_click_wins_whichever_is_recorded_last(tmp_path: Path) -> None:
     state = BotState(tmp_path / "bot.sqlite")
-    state.save_answer("abc", [11], cited(1))
+    state.save_rateable("abc", cited(1))
     assert state.record_feedback("abc", user_id=7, helpful=False, click_id=200)
     assert state.record_feedback("abc", user_id=7, helpful=True, click_id=100)  # an earlier click, recorded late
     assert [v["helpful"] for v in state.feedback()] == [False]
@@ -256,7 +283,7 @@ def test_state_file_from_before_click_order_still_opens_and_records(tmp_path: Pa
     db.close()
 
     state = BotState(path)
-    state.save_answer("abc", [11], cited(1))
+    state.save_rateable("abc", cited(1))
     assert state.record_feedback("abc", user_id=7, helpful=False, click_id=5)
     assert {(v["answer_id"], v["helpful"]) for v in state.feedback()} == {("old", True), ("abc", False)}
     state.close()

@@ -90,8 +90,8 @@ def test_feedback_reports_the_votes_and_the_answers_found_unhelpful(tmp_path: Pa
         return Answer(question=question, text="Text [1].", citations=[Citation(n=1, passage=passage)])
 
     state = BotState(bot_state)
-    state.save_answer("good", [1], answer("Why did Carlsberg's profits fall?", "business/173", "Brewers' profits lose their fizz"))
-    state.save_answer("bad", [1], answer("Who won the [bold]cup[/bold]?", "sport/001", "Cup final preview"))
+    state.save_rateable("good", answer("Why did Carlsberg's profits fall?", "business/173", "Brewers' profits lose their fizz"))
+    state.save_rateable("bad", answer("Who won the [bold]cup[/bold]?", "sport/001", "Cup final preview"))
     state.record_feedback("good", 11, True, click_id=1)
     state.record_feedback("good", 12, True, click_id=2)
     state.record_feedback("bad", 11, False, click_id=3)

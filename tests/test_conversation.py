@@ -75,6 +75,9 @@ class FakeRetriever:
         scored.sort(key=lambda s: (-s[0], s[1]))
         return [p for _, _, p in scored[:k]]
 
+    async def asearch(self, query: str, *, k: int = 10, filters: SearchFilters | None = None) -> list[Passage]:
+        return await asyncio.to_thread(self.search, query, k=k, filters=filters)  # as HybridRetriever does
+
     def outlets(self) -> list[str]:
         return sorted({p.outlet for p in self.passages})
 
@@ -325,18 +328,6 @@ async def test_asking_never_blocks_the_event_loop(
     assert max(gaps) < 0.5  # a retriever that sleeps 1 s in its thread never stalls the loop
 
 
-def test_ask_sync_for_the_cli(settings: Settings, retriever: FakeRetriever, local_embeddings: Any) -> None:
-    bot = engine(settings, retriever, local_embeddings)
-    try:
-        answer = bot.ask_sync("cli", "How many jobs is Carlsberg planning to cut in Sweden?")
-        assert "200 jobs in Sweden" in answer.text
-        bot.ask_sync("cli", "What about Heineken?")
-        assert "Carlsberg" in retriever.calls[-1][0]
-        assert bot.last_answer_sync("cli") is not None
-    finally:
-        bot.close()
-
-
 async def test_an_empty_question_gets_a_prompt_not_an_error(
     settings: Settings, retriever: FakeRetriever, local_embeddings: Any
 ) -> None:
@@ -344,13 +335,12 @@ async def test_an_empty_question_gets_a_prompt_not_an_error(
     assert answer.abstained and not retriever.calls
 
 
-# --- over a real store (once retrieval.hybrid exists) -------------------------------------------
+# --- over a real store ---------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def real_store(tmp_path_factory: pytest.TempPathFactory, local_embeddings: Any) -> Any:
-    hybrid = pytest.importorskip("retrieval.hybrid")
-    from ingest.indexer import Indexer
+    from bot.app import build_app
 
     folder = tmp_path_factory.mktemp("articles")
     # Gordon Brown and other politicians, plus unrelated business, sport and tech stories.
@@ -360,19 +350,15 @@ def real_store(tmp_path_factory: pytest.TempPathFactory, local_embeddings: Any) 
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes((BBC / f"{sid}.txt").read_bytes())
     settings = Settings(store_dir=tmp_path_factory.mktemp("store"), _env_file=None)  # type: ignore[call-arg]
-    indexer = Indexer(settings, embeddings=local_embeddings)
-    report = indexer.ingest([str(folder)])
+    app = build_app(settings, embeddings=local_embeddings, today=lambda: TODAY).open()
+    report = app.indexer.ingest([str(folder)])
     assert not report.failed
-    retriever = hybrid.HybridRetriever(settings=settings, embeddings=local_embeddings, client=indexer.client)
-    yield settings, retriever
-    indexer.close()
+    yield app
+    app.close()
 
 
 async def test_follow_up_over_a_real_store(real_store: Any, local_embeddings: Any) -> None:
-    settings, retriever = real_store
-    bot = ConversationEngine(
-        settings, retriever, ExtractiveAnswerer(settings, local_embeddings), local_embeddings, today=lambda: TODAY
-    )
+    settings, retriever, bot = real_store.settings, real_store.retriever, real_store.engine
     first = await bot.ask("thread", "How many civil service jobs has Gordon Brown cut?")
     assert not first.abstained and audit(first) == []
     follow = await bot.ask("thread", "what did he say about it?")

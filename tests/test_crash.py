@@ -3,8 +3,8 @@
 The same scenario runs against the embedded store and against a real Chroma server (the
 `backend` fixture). The killed process is `newsbot ingest`. The bot's `/reindex` is not killed
 separately: it runs the very same `Indexer.ingest` (the admin cog calls it in a worker thread, on
-an `Indexer` built by `bot/__main__.build_parts` exactly as the CLI builds its own, only sharing
-the engine's Chroma client). The one file the bot keeps beside the store that the CLI does not
+an `Indexer` built by `bot.app.build_app` exactly as the CLI builds its own, only sharing
+the retriever's Chroma client). The one file the bot keeps beside the store that the CLI does not
 write while ingesting, the saved keyword index, is written here too: by the search after the kill.
 """
 

@@ -1,7 +1,7 @@
 """Faults while the bot runs: the Chroma server stops under a running bot, then comes back.
 
 The real `NewsBot`, on the fake Discord, over the real engine and indexer built by
-`bot/__main__.build_parts` (as `newsbot serve` builds them) on a Chroma server of this test's
+`bot.app.build_app` (as `newsbot serve` builds them) on a Chroma server of this test's
 own, with the real embedding model. (An ingest or `/reindex` killed midway is
 `tests/test_crash.py`, over both backends.)
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from langchain_core.embeddings import Embeddings
 
-from bot.__main__ import build_parts
+from bot.app import build_app
 from bot.errors import UNAVAILABLE
 from tests.bot_fixtures import NewsStack, copy_bbc, make_bot, url_of
 from tests.chroma_server import ChromaServer, server_settings
@@ -64,12 +64,10 @@ async def test_a_chroma_server_outage_is_one_sentence_and_answers_resume_without
     server, fake = own_chroma_server, fake_discord
     settings = server_settings(server, tmp_path / "state")
     corpus = write_news(tmp_path / "news")
-    engine, indexer, state = await asyncio.to_thread(build_parts, settings, local_embeddings)
-    try:
-        report = await asyncio.to_thread(indexer.ingest, [str(corpus)])
+    async with build_app(settings, embeddings=local_embeddings) as app:
+        report = await asyncio.to_thread(app.indexer.ingest, [str(corpus)])
         assert sorted(report.added) == sorted(ARTICLES)
-        stack = NewsStack(settings, indexer, engine, corpus, report)
-        bot = make_bot(stack, fake, state, engine=engine, questions_per_minute=0)
+        bot = make_bot(NewsStack(app, corpus, report), fake, app.state, questions_per_minute=0)
         async with running_bot(bot):
             thread_id = await mention(fake, CARLSBERG)
             before = await answer_in(fake, thread_id)
@@ -134,7 +132,3 @@ async def test_a_chroma_server_outage_is_one_sentence_and_answers_resume_without
             assert "Traceback" not in message["content"] and server.url not in message["content"]
         assert len(fake.identifies) == 1
         assert_clean(fake)
-    finally:
-        engine.close()
-        indexer.close()
-        state.close()

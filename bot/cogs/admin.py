@@ -70,8 +70,7 @@ class Admin(commands.Cog):
 
     async def cog_load(self) -> None:
         minutes = self.bot.settings.refresh_minutes
-        # No indexer when the bot is only declaring its commands (`newsbot sync`).
-        if minutes > 0 and self.bot.settings.feeds and self.bot.indexer is not None:
+        if minutes > 0 and self.bot.settings.feeds:
             self.refresh.change_interval(minutes=minutes)
             self.refresh.start()
 

@@ -1,4 +1,9 @@
-"""Questions and follow-ups: mentions, threads, DMs and `/ask`; `/sources`, `/forget`, feedback."""
+"""Questions and follow-ups: mentions, threads, DMs and `/ask`; `/sources`, `/forget`, feedback.
+
+A conversation is a thread the bot opened or a DM (everyone in it shares the history), or, for
+`/ask` anywhere else in a server, one member in one channel: a member's follow-up must never be
+read against another member's question.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,6 @@ import asyncio
 import logging
 import re
 import uuid
-from datetime import date
 from typing import TYPE_CHECKING
 
 import discord
@@ -17,7 +21,7 @@ from bot.client import send_ephemeral
 from bot.errors import friendly_message
 from bot.formatting import render_answer, sources_detail, split_message
 from retrieval.models import Answer, SearchFilters
-from retrieval.query import parse_filters
+from retrieval.query import parse_date_option
 
 if TYPE_CHECKING:
     from bot.client import NewsBot
@@ -98,13 +102,21 @@ class Conversation(commands.Cog):
             return f"You're asking quickly: please wait {wait} s before the next question."
         return None
 
-    async def answer(self, conversation_id: int, question: str, filters: SearchFilters | None = None) -> Answer:
-        return await self.bot.engine.ask(str(conversation_id), question, filters=filters)
-
-    async def remember(self, answer: Answer, channel_ids: list[int]) -> str:
+    async def rateable(self, answer: Answer) -> str:
+        """Keep what a vote on `answer` records; return the id its feedback buttons carry."""
         answer_id = uuid.uuid4().hex[:16]
-        await asyncio.to_thread(self.bot.state.save_answer, answer_id, channel_ids, answer)
+        await asyncio.to_thread(self.bot.state.save_rateable, answer_id, answer)
         return answer_id
+
+    async def conversations(self, interaction: discord.Interaction) -> list[str]:
+        """The conversations a slash command speaks for, its own first. In a DM or a thread the
+        bot opened: that channel's. Elsewhere in a server: the member's `/ask` conversation in
+        the channel, then the channel's own (answers to mentions given inline)."""
+        channel_id = interaction.channel_id or interaction.user.id
+        shared = str(channel_id)
+        if interaction.guild_id is None or await asyncio.to_thread(self.bot.state.is_our_thread, channel_id):
+            return [shared]
+        return [f"{channel_id}/{interaction.user.id}", shared]
 
     # --- messages -----------------------------------------------------------------------------
     def addressed(self, message: discord.Message) -> bool:
@@ -168,36 +180,17 @@ class Conversation(commands.Cog):
 
         try:
             async with target.typing():
-                answer = await self.answer(target_id, question)
+                answer = await self.bot.engine.ask(str(target_id), question)
         except Exception as e:  # one friendly sentence, the traceback in the log
             await target.send(friendly_message(e), allowed_mentions=NONE)
             return
-        answer_id = await self.remember(answer, sorted({target_id, channel.id}))
+        answer_id = await self.rateable(answer)
         pieces = split_message(render_answer(answer))
         for i, piece in enumerate(pieces):
             view = feedback_view(answer_id) if i == len(pieces) - 1 else None
             await target.send(piece, allowed_mentions=NONE, view=view)
 
     # --- slash commands -----------------------------------------------------------------------
-    def parse_since(self, since: str | None) -> date | None:
-        """Read the `since` option: an ISO date or words like "last week" or "Monday"."""
-        if not since:
-            return None
-        try:
-            return date.fromisoformat(since.strip())
-        except ValueError:
-            pass
-        phrase = since.strip()
-        if not phrase.lower().startswith(("since", "last", "this", "in ", "yesterday", "today")):
-            phrase = f"since {phrase}"
-        _, filters = parse_filters(phrase, today=self.bot.engine.today(), known_outlets=[])
-        if filters.since is None:
-            raise ValueError(f"I couldn't read the date {since!r}; try 2024-03-01, 'Monday' or 'last week'.")
-        return filters.since
-
-    def filters(self, outlet: str | None, since: str | None) -> SearchFilters:
-        return SearchFilters(outlets=[outlet] if outlet else [], since=self.parse_since(since))
-
     @app_commands.command(name="ask", description="Ask a question about the news; the answer cites its sources.")
     @app_commands.describe(
         question="Your question, e.g. 'What did the BBC report about broadband prices?'",
@@ -212,14 +205,15 @@ class Conversation(commands.Cog):
             await send_ephemeral(interaction, refusal)
             return
         try:
-            filters = self.filters(outlet, since)
+            day = parse_date_option(since, self.bot.engine.today()) if since else None
         except ValueError as e:
             await send_ephemeral(interaction, str(e))
             return
         await interaction.response.defer(thinking=True)
-        conversation = interaction.channel_id or interaction.user.id
-        answer = await self.answer(conversation, question, filters)
-        answer_id = await self.remember(answer, [conversation])
+        filters = SearchFilters(outlets=[outlet] if outlet else [], since=day)
+        [conversation, *_] = await self.conversations(interaction)
+        answer = await self.bot.engine.ask(conversation, question, filters=filters)
+        answer_id = await self.rateable(answer)
         pieces = split_message(render_answer(answer))
         for i, piece in enumerate(pieces):
             if i == len(pieces) - 1:
@@ -229,8 +223,11 @@ class Conversation(commands.Cog):
 
     @app_commands.command(name="sources", description="Show the passages behind the last answer in this channel.")
     async def sources(self, interaction: discord.Interaction) -> None:
-        channel_id = interaction.channel_id or interaction.user.id
-        answer = await asyncio.to_thread(self.bot.state.last_answer, channel_id)
+        answer = None
+        for conversation in await self.conversations(interaction):
+            answer = await self.bot.engine.last_answer(conversation)
+            if answer is not None:
+                break
         if answer is None:
             await send_ephemeral(interaction, "There is no answer in this channel yet.")
             return
@@ -239,9 +236,8 @@ class Conversation(commands.Cog):
 
     @app_commands.command(name="forget", description="Clear this conversation's memory.")
     async def forget(self, interaction: discord.Interaction) -> None:
-        channel_id = interaction.channel_id or interaction.user.id
-        await self.bot.engine.forget(str(channel_id))
-        await asyncio.to_thread(self.bot.state.forget_channel, channel_id)
+        for conversation in await self.conversations(interaction):
+            await self.bot.engine.forget(conversation)
         await send_ephemeral(interaction, "Done: I've forgotten this conversation.")
 
 

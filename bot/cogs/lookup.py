@@ -11,8 +11,8 @@ from discord.ext import commands
 
 from bot.client import send_ephemeral
 from bot.formatting import source_line, split_message, when
-from retrieval.models import Passage
-from retrieval.workers import run_cpu
+from retrieval.models import Passage, SearchFilters
+from retrieval.query import parse_date_option
 
 if TYPE_CHECKING:
     from bot.client import NewsBot
@@ -62,14 +62,14 @@ class Lookup(commands.Cog):
         since: str | None = None,
         order: Literal["best", "newest"] = "best",
     ) -> None:
-        conversation = self.bot.get_cog("Conversation")
         try:
-            filters = conversation.filters(outlet, since)  # type: ignore[union-attr]
+            day = parse_date_option(since, self.bot.engine.today()) if since else None
         except ValueError as e:
             await send_ephemeral(interaction, str(e))
             return
         await interaction.response.defer(thinking=True)
-        passages = await run_cpu(self.bot.retriever.search, query, k=20, filters=filters)
+        filters = SearchFilters(outlets=[outlet] if outlet else [], since=day)
+        passages = await self.bot.retriever.asearch(query, k=20, filters=filters)
         results = article_results(passages, order)
         if not results:
             await interaction.followup.send(f"No indexed article matches {query!r}.", allowed_mentions=NONE)
