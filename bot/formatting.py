@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from retrieval.models import Answer, Citation, Passage
+from retrieval.text import format_date
 
 MESSAGE_LIMIT = 2000
 MAX_SOURCES = 5
@@ -14,9 +15,7 @@ MAX_SOURCES = 5
 
 def when(value: date | datetime | None) -> str:
     """`2 Mar 2017`, or '' for no date."""
-    if value is None:
-        return ""
-    return f"{value.day} {value:%b %Y}"
+    return format_date(value, short_month=True) if value is not None else ""
 
 
 def escape_markdown_link_text(text: str) -> str:

@@ -28,9 +28,9 @@ def build_engine(
     `LLM_MODEL` is set, else the offline extractive one. The engine's `.retriever` is the
     `HybridRetriever` (for `/search`). Raises StoreUnavailableError when a Chroma server is
     configured and cannot be reached."""
-    from retrieval.answering import ExtractiveAnswerer, LLMAnswerer
     from retrieval.conversation import ConversationEngine
     from retrieval.embeddings import LocalEmbeddings
+    from retrieval.extractive import ExtractiveAnswerer
     from retrieval.hybrid import HybridRetriever
 
     embeddings = embeddings or LocalEmbeddings(settings.embedding_model, batch_size=settings.embedding_batch_size)
@@ -38,7 +38,7 @@ def build_engine(
     chat_model = None
     answerer: Any
     if settings.llm_model:
-        from retrieval.llm import build_chat_model
+        from retrieval.llm import LLMAnswerer, build_chat_model
 
         chat_model = build_chat_model(settings)
         answerer = LLMAnswerer(settings, chat_model, embeddings)

@@ -15,7 +15,6 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.outputs import ChatGenerationChunk
 
 from ingest.chunking import Chunker
-from retrieval.answering import ExtractiveAnswerer, LLMAnswerer, terms
 from retrieval.citations import audit
 from retrieval.conversation import (
     LLM_UNAVAILABLE_NOTICE,
@@ -29,8 +28,11 @@ from retrieval.conversation import (
     rewrite_offline,
 )
 from retrieval.errors import EmptyIndexError
+from retrieval.extractive import ExtractiveAnswerer
+from retrieval.llm import LLMAnswerer
 from retrieval.models import Answer, Passage, SearchFilters
 from retrieval.settings import Settings
+from retrieval.text import terms
 from retrieval.tokens import get_encoding
 
 BBC = Path(__file__).resolve().parents[2] / "shared" / "data" / "bbc"
