@@ -1,5 +1,5 @@
 """Real BBC passages as the retriever returns them, and what a reader checks in an answer: shared
-by the answerer tests (test_evidence, test_extractive, test_llm)."""
+by the answerer and conversation tests."""
 
 from __future__ import annotations
 
@@ -20,14 +20,14 @@ INJECTION = (
 CARLSBERG_Q = "How many jobs is Carlsberg planning to cut in Sweden?"
 
 
-def bbc_passages(source_id: str, *, published: datetime | None = None) -> list[Passage]:
+def bbc_passages(source_id: str, *, outlet: str = "BBC News", published: datetime | None = None) -> list[Passage]:
     """The chunks of a real BBC article, as the retriever would return them."""
     raw = (BBC / f"{source_id}.txt").read_bytes().decode("utf-8", errors="replace")
     title = raw.partition("\n")[0].strip()
     return [
         Passage(
             chunk_id=f"{source_id}#{c.index}", text=c.text, source_id=source_id, story_id=source_id,
-            title=title, outlet="BBC News", published_at=published, chunk_index=c.index,
+            title=title, outlet=outlet, published_at=published, chunk_index=c.index,
             char_start=c.char_start, char_end=c.char_end,
         )
         for c in Chunker(chunk_tokens=180, overlap=30).chunk(source_id, raw)
