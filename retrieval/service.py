@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
 
     from retrieval.conversation import ConversationEngine, HistoryStore
+    from retrieval.extractive import Answerer
     from retrieval.hybrid import HybridRetriever
 
 
@@ -36,7 +37,7 @@ def build_engine(
     embeddings = embeddings or LocalEmbeddings(settings.embedding_model, batch_size=settings.embedding_batch_size)
     retriever = retriever or HybridRetriever.from_settings(settings, embeddings=embeddings, client=client)
     chat_model = None
-    answerer: Any
+    answerer: Answerer
     if settings.llm_model:
         from retrieval.llm import LLMAnswerer, build_chat_model
 

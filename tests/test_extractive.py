@@ -188,10 +188,8 @@ def test_the_extractive_answerer_is_an_answerer(extractive: ExtractiveAnswerer) 
 
 
 async def test_extractive_stream_gives_the_text_once_then_the_answer(extractive: ExtractiveAnswerer) -> None:
-    items = [
-        item
-        async for item in extractive.stream("How many jobs is Carlsberg planning to cut in Sweden?", pool("business/173"))
-    ]
+    question = "How many jobs is Carlsberg planning to cut in Sweden?"
+    items = [item async for item in extractive.stream(question, pool("business/173"))]
     assert len(items) == 2
     text, answer = items
     assert isinstance(answer, Answer) and text == answer.text
