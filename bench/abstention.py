@@ -61,8 +61,8 @@ async def run(store: Path, questions: list[Question]) -> dict[str, Any]:
             removed, cut = without(passages, question.evidence)
             if not cut:
                 continue  # the evidence was not retrieved: nothing to take away
-            as_retrieved = engine.answerer.answer(retrieved.standalone, passages)
-            fact_removed = engine.answerer.answer(retrieved.standalone, removed)
+            as_retrieved = await engine.answerer.answer(retrieved.standalone, passages)
+            fact_removed = await engine.answerer.answer(retrieved.standalone, removed)
             items.append({
                 "id": question.id,
                 "question": retrieved.standalone,
@@ -80,6 +80,31 @@ async def run(store: Path, questions: list[Question]) -> dict[str, Any]:
         "abstained_fact_removed": round(sum(i["abstained_fact_removed"] for i in items) / n, 4) if n else None,
         "items": items,
     }
+
+
+async def ask_all(engine: ConversationEngine, questions: list[Question], k: int) -> list[dict[str, Any]]:
+    """Answer each answerable question with its evidence as retrieved and cut out."""
+    items = []
+    for question in questions:
+        if not question.answerable or not question.evidence:
+            continue
+        retrieved = await engine.retrieve(question.question, [], today=question.question_date)
+        passages = retrieved.passages[:k]
+        removed, cut = without(passages, question.evidence)
+        if not cut:
+            continue  # the evidence was not retrieved: nothing to take away
+        as_retrieved = await engine.answerer.answer(retrieved.standalone, passages)
+        fact_removed = await engine.answerer.answer(retrieved.standalone, removed)
+        items.append({
+            "id": question.id,
+            "question": retrieved.standalone,
+            "abstained_as_retrieved": as_retrieved.abstained,
+            "abstained_fact_removed": fact_removed.abstained,
+            "score_as_retrieved": round(as_retrieved.evidence_score, 4),
+            "score_fact_removed": round(fact_removed.evidence_score, 4),
+            "answer_fact_removed": fact_removed.text,
+        })
+    return items
 
 
 def main() -> None:

@@ -70,7 +70,8 @@ class App:
         configured Chroma server cannot be reached, LLMUnavailableError when the configured chat
         model cannot be built."""
         from ingest.indexer import Indexer
-        from retrieval.answering import LLMAnswerer, make_answerer
+        from retrieval.extractive import Answerer, ExtractiveAnswerer
+        from retrieval.llm import LLMAnswerer, build_chat_model
         from retrieval.conversation import ConversationEngine, SQLiteHistory
         from retrieval.embeddings import LocalEmbeddings
         from retrieval.hybrid import HybridRetriever
@@ -93,18 +94,19 @@ class App:
             self.indexer.on_change(self.retriever.index_changed)
             self.history = options["history"] or SQLiteHistory(settings.history_path, settings.history_tokens)
             chat_model = options["chat_model"]
-            answerer = (
+            if chat_model is None and settings.llm_model:
+                chat_model = build_chat_model(settings)
+            answerer: Answerer = (
                 LLMAnswerer(settings, chat_model, self.embeddings)
                 if chat_model is not None
-                else make_answerer(settings, self.embeddings)
+                else ExtractiveAnswerer(settings, self.embeddings)
             )
             self.engine = ConversationEngine(
                 settings,
                 self.retriever,
                 answerer,
                 self.embeddings,
-                # The model that answers also condenses follow-ups.
-                chat_model=chat_model if chat_model is not None else getattr(answerer, "chat_model", None),
+                chat_model=chat_model,  # the model that answers also condenses follow-ups
                 today=options["today"] or date.today,
                 history=self.history,
             )

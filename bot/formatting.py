@@ -6,8 +6,8 @@ import re
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from retrieval.answering import format_date
 from retrieval.models import Answer, Citation, Passage
+from retrieval.text import format_date
 
 MESSAGE_LIMIT = 2000
 MAX_SOURCES = 5

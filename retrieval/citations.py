@@ -22,23 +22,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from retrieval.models import Answer, Citation, Passage
+from retrieval.text import MARKER, join_abbreviations, split_sentences
 
-# `[1]`, `[1, 2]`, `[1; 2]`: one group of citation numbers.
-MARKER = re.compile(r"\s*\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
 # A sentence of answer text: up to . ! ? (with closing quotes/brackets and any citation markers
 # right after it), or the end of the line. Lines never join: list items stay separate sentences.
+# (Article text is split by `retrieval.text.split_sentences`, the same rule without markers.)
 _ANSWER_SENTENCE = re.compile(
     r"[^\s].*?(?:[.!?]+[\"'”’)]*(?:\s*\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\])*(?=\s|$)|$)", re.M
 )
-# A sentence of article text, same rule; paragraphs and the headline line split too.
-_TEXT_SENTENCE = re.compile(r"[^\s].*?(?:[.!?]+[\"'”’)\]]*(?=\s)|$)", re.M)
 # Quotations: double quotes of any shape, or curly single quotes (a straight ' is an apostrophe
 # too often to pair reliably).
 _QUOTATION = re.compile(r"[\"“”„]([^\"“”„]+)[\"“”„]|‘([^‘’]+)’")
-_ABBREVIATION = re.compile(
-    r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|Gen|Gov|Sen|Rep|Rev|Lt|Col|Sgt|Capt|Inc|Ltd|Co|Corp|"
-    r"No|vs|etc|approx|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)|\b[A-Z]|\b(?:[A-Za-z]\.)+[A-Za-z])\.$"
-)
 # Spellings small models use for a marker: "[Passage 2]", "[source 2]", "【2】".
 _LOOSE_MARKER = re.compile(r"[\[【]\s*(?:passage|source|doc(?:ument)?)?\s*#?(\d{1,3})\s*[\]】]", re.I)
 _WORD = re.compile(r"[\w£$€%]+(?:['’.,-][\w%]+)*", re.U)
@@ -60,32 +54,8 @@ def words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text)]
 
 
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Return the `(start, end)` spans of the sentences of article text.
-
-    Sentences end at . ! ? and at line breaks; a full stop after a common abbreviation
-    ("Mr.", "U.S.") or an initial does not end a sentence.
-    """
-    return _merge_abbreviations(text, [(m.start(), m.end()) for m in _TEXT_SENTENCE.finditer(text)])
-
-
 def _answer_sentences(text: str) -> list[tuple[int, int]]:
-    return _merge_abbreviations(text, [(m.start(), m.end()) for m in _ANSWER_SENTENCE.finditer(text)])
-
-
-def _merge_abbreviations(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for start, end in spans:
-        if end <= start:
-            continue
-        if merged:
-            prev_start, prev_end = merged[-1]
-            same_line = "\n" not in text[prev_end:start]
-            if same_line and _ABBREVIATION.search(text[prev_start:prev_end]):
-                merged[-1] = (prev_start, end)
-                continue
-        merged.append((start, end))
-    return merged
+    return join_abbreviations(text, [(m.start(), m.end()) for m in _ANSWER_SENTENCE.finditer(text)])
 
 
 def quotations(sentence: str) -> list[str]:

@@ -20,12 +20,13 @@ Async only: blocking work (embedding, retrieval, SQLite) runs in worker threads;
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import re
 import sqlite3
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import closing
 from datetime import date
 from pathlib import Path
@@ -35,27 +36,22 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from retrieval.answering import (
-    NUMBER,
-    QUESTION_WORDS,
-    STOPWORDS,
-    Answerer,
-    DeltaCallback,
-    ExtractiveAnswerer,
-    entities,
-    text_words,
-)
 from retrieval.citations import strip_markers
 from retrieval.errors import LLMUnavailableError
+from retrieval.extractive import Answerer, ExtractiveAnswerer
 from retrieval.models import Answer, Passage, SearchFilters
 from retrieval.query import parse_filters
 from retrieval.settings import Settings
+from retrieval.text import NUMBER, QUESTION_WORDS, STOPWORDS, entities, text_words
 from retrieval.tokens import get_encoding
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
 log = logging.getLogger(__name__)
+
+# Receives the answer text as it is produced (a draft the returned `Answer` replaces).
+DeltaCallback = Callable[[str], Awaitable[None] | None]
 
 LLM_UNAVAILABLE_NOTICE = (
     "The language model is unavailable right now; this answer was extracted from the articles."
@@ -433,10 +429,21 @@ class ConversationEngine:
         unavailable language model gives the extractive answer with a notice."""
         passages = retrieved.passages[: self.settings.retrieval_k]
         try:
-            answer = await self.answerer.aanswer(retrieved.standalone, passages, on_delta=on_delta)
+            if on_delta is None:
+                answer = await self.answerer.answer(retrieved.standalone, passages)
+            else:
+                final: Answer | None = None
+                async for item in self.answerer.stream(retrieved.standalone, passages):
+                    if isinstance(item, Answer):
+                        final = item
+                    elif item and inspect.isawaitable(result := on_delta(item)):
+                        await result
+                if final is None:
+                    raise LLMUnavailableError(f"the {self.answerer.name} answerer's stream ended without an answer")
+                answer = final
         except LLMUnavailableError as e:
             log.warning("answering extractively: %s", e)
-            answer = await self.fallback.aanswer(retrieved.standalone, passages)
+            answer = await self.fallback.answer(retrieved.standalone, passages)
             answer.notice = LLM_UNAVAILABLE_NOTICE
         return answer.model_copy(
             update={"question": question, "standalone_question": retrieved.standalone, "filters": retrieved.filters}

@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import threading
 import time
@@ -44,6 +43,7 @@ import numpy as np
 from retrieval.schema import ChunkInfo, title_of
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore, ChunkTable, ChunkTableBuilder
+from retrieval.text import index_words, stem_words
 
 if TYPE_CHECKING:
     import bm25s
@@ -60,36 +60,32 @@ _STEM_CACHE_MAX = 500_000
 
 
 class Analyzer:
-    """Text -> BM25 terms: lower-cased words of 2+ characters, English stopwords removed,
-    Snowball English stems (PyStemmer). Indexing and querying use the same instance."""
+    """Text -> BM25 terms: `retrieval.text.index_words` (lower-cased words of 2+ characters,
+    English stopwords removed) stemmed by `retrieval.text.stem_words` (Snowball English), with
+    the stems cached. Indexing and querying use the same instance."""
 
     def __init__(self) -> None:
-        import Stemmer
-
         # Importing bm25s sets its logger to DEBUG, which would put its notes ("Building index
         # from IDs") in the CLI's output; keep the level the logging configuration gave it.
         # (This module imports bm25s here first: every KeywordIndex makes an Analyzer.)
         bm25s_log = logging.getLogger("bm25s")
         level = bm25s_log.level
-        from bm25s.stopwords import STOPWORDS_EN
+        import bm25s  # noqa: F401
 
         bm25s_log.setLevel(level)
 
-        self._stemmer = Stemmer.Stemmer("english")
-        self._stopwords = frozenset(STOPWORDS_EN)
-        self._split = re.compile(r"(?u)\b\w\w+\b").findall
         self._stems: dict[str, str] = {}
-        self._lock = threading.Lock()  # PyStemmer objects are not thread-safe
+        self._lock = threading.Lock()  # one thread at a time fills the stem cache
 
     def __call__(self, text: str) -> list[str]:
-        words = [w for w in self._split(text.lower()) if w not in self._stopwords]
+        words = index_words(text)
         stems = self._stems
         missing = [w for w in set(words) if w not in stems]
         if missing:
             with self._lock:
                 if len(stems) > _STEM_CACHE_MAX:
                     stems.clear()
-                stems.update(zip(missing, self._stemmer.stemWords(missing), strict=True))
+                stems.update(zip(missing, stem_words(missing), strict=True))
         return [stems[w] for w in words]
 
 

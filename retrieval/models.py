@@ -94,5 +94,5 @@ class Answer(BaseModel):
         0.0,
         description="How well the best sentence of the retrieved passages matches the question, "
         "less a penalty for the question's names missing from every passage (see "
-        "retrieval.answering.Evidence.score); under settings.abstain_threshold the answer abstains.",
+        "retrieval.policy.AbstentionPolicy.score); under settings.abstain_threshold the answer abstains.",
     )

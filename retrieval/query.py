@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from retrieval.models import SearchFilters
+from retrieval.text import FILLER_WORDS
 
 # --- outlets ------------------------------------------------------------------------------------
 
@@ -259,11 +260,6 @@ _AFTER_SOURCE = (
     r"from|this|last|yesterday|today|for|when|and|or|that|lately|recently|report\w*|say\w*|said|"
     r"write|wrote|written|cover\w*)\b))"
 )
-_CONTENT_STOPWORDS = frozenset(
-    "a an and are as at be by did do does for from had has have how i in is it its of on or "
-    "the to was were what when where which who whom whose why will with tell me us about any "
-    "there their news say said report reported happened happen s".split()
-)
 
 
 def _outlet_pattern(known_outlets: list[str]) -> tuple[str, dict[str, list[str]]]:
@@ -293,7 +289,7 @@ def _tidy(text: str) -> str:
 
 
 def _has_content(text: str) -> bool:
-    return any(w not in _CONTENT_STOPWORDS for w in re.findall(r"[a-z0-9]+", text.lower()))
+    return any(w not in FILLER_WORDS for w in re.findall(r"[a-z0-9]+", text.lower()))
 
 
 def parse_filters(question: str, *, today: date, known_outlets: list[str]) -> tuple[str, SearchFilters]:

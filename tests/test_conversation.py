@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,6 @@ import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.outputs import ChatGenerationChunk
 
-from ingest.chunking import Chunker
-from retrieval.answering import ExtractiveAnswerer, LLMAnswerer, terms
 from retrieval.citations import audit
 from retrieval.conversation import (
     LLM_UNAVAILABLE_NOTICE,
@@ -29,9 +27,13 @@ from retrieval.conversation import (
     rewrite_offline,
 )
 from retrieval.errors import EmptyIndexError
+from retrieval.extractive import ExtractiveAnswerer
+from retrieval.llm import LLMAnswerer
 from retrieval.models import Answer, Passage, SearchFilters
 from retrieval.settings import Settings
+from retrieval.text import terms
 from retrieval.tokens import get_encoding
+from tests.answer_support import bbc_passages
 
 BBC = Path(__file__).resolve().parents[2] / "shared" / "data" / "bbc"
 TODAY = date(2005, 3, 16)
@@ -39,19 +41,6 @@ TODAY = date(2005, 3, 16)
 # politics/365: Gordon Brown's civil service cuts; business/173: Carlsberg; business/063: US
 # retail sales; tech/145: Pew survey of musicians; sport/167: Arjen Robben.
 ARTICLES = ("politics/365", "business/173", "business/063", "tech/145", "sport/167")
-
-
-def bbc_passages(source_id: str, *, outlet: str = "BBC News", published: datetime | None = None) -> list[Passage]:
-    raw = (BBC / f"{source_id}.txt").read_bytes().decode("utf-8", errors="replace")
-    title = raw.partition("\n")[0].strip()
-    return [
-        Passage(
-            chunk_id=f"{source_id}#{c.index}", text=c.text, source_id=source_id, story_id=source_id,
-            title=title, outlet=outlet, published_at=published, chunk_index=c.index,
-            char_start=c.char_start, char_end=c.char_end,
-        )
-        for c in Chunker(chunk_tokens=180, overlap=30).chunk(source_id, raw)
-    ]
 
 
 class FakeRetriever:

@@ -20,11 +20,11 @@ import httpx
 import pytest
 
 from ingest.chunking import Chunker
-from retrieval.answering import ANSWER_SYSTEM_PROMPT, UNVERIFIED_NOTICE, ExtractiveAnswerer, LLMAnswerer
 from retrieval.citations import audit, contains_quotation
 from retrieval.conversation import LLM_UNAVAILABLE_NOTICE, ConversationEngine
 from retrieval.errors import LLMUnavailableError
-from retrieval.llm import build_chat_model
+from retrieval.extractive import ExtractiveAnswerer
+from retrieval.llm import ANSWER_SYSTEM_PROMPT, UNVERIFIED_NOTICE, LLMAnswerer, build_chat_model
 from retrieval.models import Answer, Passage, SearchFilters
 from retrieval.settings import Settings
 from tests.llm_server import SlowOpenAIServer, assemble_model, closed_port_url, start_llama_server
@@ -82,8 +82,11 @@ async def test_a_streamed_answer_from_the_real_server_shows_only_valid_citations
     config = llm_settings(settings, llama_base_url)
     answerer = LLMAnswerer(config, build_chat_model(config, max_tokens=MAX_TOKENS), local_embeddings)
     events: list[str] = []
-    answer = await answerer.aanswer(QUESTION, given, on_delta=lambda delta: events.append("delta"))
-    events.append("answer")
+    async for item in answerer.stream(QUESTION, given):
+        events.append("answer" if isinstance(item, Answer) else "delta")
+        if isinstance(item, Answer):
+            answer = item
+    assert events[-1] == "answer" and events.count("answer") == 1
     assert events[0] == "delta" and events.count("delta") >= 1
     assert answer.text
     assert_shown_citations_valid(answer, given)
@@ -105,7 +108,7 @@ async def test_the_request_wraps_passages_as_data_under_the_system_prompt(
     config = llm_settings(settings, llama_base_url)
     async with httpx.AsyncClient(event_hooks={"request": [record]}, timeout=60) as client:
         model = build_chat_model(config, max_tokens=MAX_TOKENS, http_async_client=client)
-        answer = await LLMAnswerer(config, model, local_embeddings).aanswer(QUESTION, given)
+        answer = await LLMAnswerer(config, model, local_embeddings).answer(QUESTION, given)
     (body,) = sent
     system, user = body["messages"]
     assert system == {"role": "system", "content": ANSWER_SYSTEM_PROMPT}
@@ -118,14 +121,6 @@ async def test_the_request_wraps_passages_as_data_under_the_system_prompt(
     assert_shown_citations_valid(answer, given)
 
 
-def test_the_sync_path_against_the_real_server(
-    settings: Settings, llama_base_url: str, local_embeddings: Any, given: list[Passage]
-) -> None:
-    config = llm_settings(settings, llama_base_url)
-    answerer = LLMAnswerer(config, build_chat_model(config, max_tokens=MAX_TOKENS), local_embeddings)
-    assert_shown_citations_valid(answerer.answer(QUESTION, given), given)
-
-
 async def test_a_server_that_is_down_raises_llm_unavailable(
     settings: Settings, local_embeddings: Any, given: list[Passage]
 ) -> None:
@@ -133,7 +128,7 @@ async def test_a_server_that_is_down_raises_llm_unavailable(
     answerer = LLMAnswerer(config, build_chat_model(config, max_tokens=MAX_TOKENS), local_embeddings)
     start = time.perf_counter()
     with pytest.raises(LLMUnavailableError, match=r"openai:gemma at http://127\.0\.0\.1:\d+/v1 is unavailable"):
-        await answerer.aanswer(QUESTION, given)
+        await answerer.answer(QUESTION, given)
     assert time.perf_counter() - start < 10  # refused at once, not waited out
 
 
@@ -143,7 +138,7 @@ async def test_a_timeout_shorter_than_the_real_model_raises_llm_unavailable(
     config = llm_settings(settings, llama_base_url, llm_timeout=0.05)
     answerer = LLMAnswerer(config, build_chat_model(config, max_tokens=MAX_TOKENS), local_embeddings)
     with pytest.raises(LLMUnavailableError, match="unavailable"):
-        await answerer.aanswer(QUESTION, given)
+        await answerer.answer(QUESTION, given)
 
 
 class StaticRetriever:

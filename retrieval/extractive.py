@@ -1,0 +1,227 @@
+"""The extractive answerer (the default; no key, no model download), and what every answerer
+shares: the `Answerer` protocol, the abstention answer and `finish` (verification and "As of").
+
+`ExtractiveAnswerer` scores the question against every sentence of the passages
+(`retrieval.evidence`), asks the abstention policy (`retrieval.policy`) whether the evidence is
+good enough, and quotes the best sentences, each with its `[n]`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol, runtime_checkable
+
+from langchain_core.embeddings import Embeddings
+
+from retrieval.citations import verify
+from retrieval.evidence import Evidence, ScoredSentence, SentenceScorer, dot
+from retrieval.models import Answer, Passage
+from retrieval.policy import AbstentionPolicy
+from retrieval.settings import Settings
+from retrieval.text import ENDS_SENTENCE, format_date
+from retrieval.workers import run_cpu
+
+log = logging.getLogger(__name__)
+
+MAX_SENTENCES = 3
+MAX_WORDS = 80
+NEAR_DUPLICATE = 0.85  # cosine similarity above which two sentences say the same thing
+FOLLOWER_RATIO = 0.8  # a second or third sentence must score at least this share of the best
+# ...or this share when it is the very next (or previous) sentence of a chosen one: news puts
+# the detail ("Keys, who will sing America the Beautiful, ...") right after the lead that
+# matches the question best. On bbc-qa dev this lifts answers quoting the evidence from 78 to
+# 85 of 123.
+ADJACENT_RATIO = 0.4
+CLOSEST = 3
+
+NOT_COVERED = "The indexed articles don't cover this question."
+BULLET = re.compile(r"^\s*[-–—•*]\s+")  # a list item's bullet, not part of what it says
+
+
+@runtime_checkable
+class Answerer(Protocol):
+    """Turns a question and its retrieved passages into a verified `Answer`."""
+
+    name: str
+
+    async def answer(self, question: str, passages: Sequence[Passage]) -> Answer:
+        """Return the verified answer, without blocking the event loop."""
+        ...
+
+    def stream(self, question: str, passages: Sequence[Passage]) -> AsyncIterator[str | Answer]:
+        """Yield the answer text as it is produced (unverified deltas: show them as a draft),
+        then exactly one final verified `Answer` that replaces the draft."""
+        ...
+
+
+# --- composing ------------------------------------------------------------------------------
+
+
+def select_sentences(evidence: Evidence) -> list[ScoredSentence]:
+    """Return 1-3 sentences that answer the question: the best one, then others that score
+    nearly as well (or, right next to a chosen one, reasonably well), say something new (no
+    near-duplicates) and keep the answer within ~80 words."""
+    chosen: list[ScoredSentence] = []
+    n_words = 0
+    for sentence in evidence.sentences:
+        if len(chosen) == MAX_SENTENCES:
+            break
+        length = len(sentence.text.split())
+        if chosen:
+            adjacent = any(_adjacent(sentence, c, evidence.passages) for c in chosen)
+            ratio = ADJACENT_RATIO if adjacent else FOLLOWER_RATIO
+            if sentence.relevance < ratio * chosen[0].relevance:
+                continue
+            if n_words + length > MAX_WORDS:
+                continue
+            if any(dot(sentence.vector, c.vector) > NEAR_DUPLICATE for c in chosen):
+                continue
+            if any(_overlaps(sentence, c) for c in chosen):
+                continue
+        chosen.append(sentence)
+        n_words += length
+    return chosen
+
+
+def _adjacent(a: ScoredSentence, b: ScoredSentence, passages: Sequence[Passage]) -> bool:
+    """True when one sentence directly follows the other in the same passage."""
+    if a.passage_index != b.passage_index:
+        return False
+    text = passages[a.passage_index].text
+    first, second = (a, b) if a.start < b.start else (b, a)
+    return first.end <= second.start and not text[first.end : second.start].strip()
+
+
+def _overlaps(a: ScoredSentence, b: ScoredSentence) -> bool:
+    """Same words twice (overlapping chunks of one article repeat sentences)."""
+    wa, wb = set(a.text.lower().split()), set(b.text.lower().split())
+    return len(wa & wb) / max(1, min(len(wa), len(wb))) > 0.8
+
+
+def _with_marker(sentence: str, n: int) -> str:
+    """Put `[n]` before the sentence's final punctuation, or after a closing quotation. A
+    sentence without final punctuation (a list item, a line of a fact box) gets a full stop after
+    its marker, so that the next sentence quoted does not run into it and borrow its citation."""
+    match = re.search(r"[.!?]+$", sentence)
+    if match:
+        return f"{sentence[: match.start()].rstrip()} [{n}]{sentence[match.start():]}"
+    return f"{sentence} [{n}]" + ("" if ENDS_SENTENCE.search(sentence) else ".")
+
+
+def compose_extractive(evidence: Evidence) -> str:
+    """Return the extractive answer text, with `[k]` = `evidence.passages[k-1]` (unverified)."""
+    chosen = select_sentences(evidence)
+    # Sentences of one passage read in the article's order, passages in order of first choice.
+    first_choice: dict[int, int] = {}
+    for rank, sentence in enumerate(chosen):
+        first_choice.setdefault(sentence.passage_index, rank)
+    chosen.sort(key=lambda s: (first_choice[s.passage_index], s.start))
+    return " ".join(_with_marker(BULLET.sub("", s.text), s.passage_index + 1) for s in chosen)
+
+
+# --- the answers every answerer gives -------------------------------------------------------
+
+
+def closest_passages(passages: Sequence[Passage], limit: int = CLOSEST) -> list[Passage]:
+    """Return the first `limit` passages from different articles, in retrieval order."""
+    seen: set[str] = set()
+    closest: list[Passage] = []
+    for passage in passages:
+        if passage.source_id in seen:
+            continue
+        seen.add(passage.source_id)
+        closest.append(passage)
+        if len(closest) == limit:
+            break
+    return closest
+
+
+def abstention(question: str, evidence: Evidence, score: float, *, answerer: str, notice: str = "") -> Answer:
+    """Return the answer that says the articles don't cover `question` and names the closest
+    ones; `score` is the evidence score the policy gave `evidence`."""
+    closest = closest_passages(evidence.passages)
+    text = NOT_COVERED
+    if closest:
+        listed = "; ".join(_describe(p) for p in closest)
+        text += f" The closest articles are: {listed}."
+    return Answer(
+        question=question,
+        text=text,
+        abstained=True,
+        closest=closest,
+        evidence_score=score,
+        answerer=answerer,
+        notice=notice,
+    )
+
+
+def _describe(passage: Passage) -> str:
+    details = [d for d in (passage.outlet, format_date(passage.published_at.date()) if passage.published_at else "") if d]
+    title = passage.title or passage.source_id
+    return f"{title} ({', '.join(details)})" if details else title
+
+
+def finish(question: str, text: str, score: float, passages: Sequence[Passage], *, answerer: str) -> Answer | None:
+    """Verify `text` against `passages` and return the answer to show, or None when nothing in it
+    is supported. Adds "As of <date>:" when the cited articles have dates; `score` is the
+    evidence score the answer reports."""
+    verified = verify(text, passages)
+    if verified.problems:
+        log.info("citations removed from the %s answer: %s", answerer, "; ".join(verified.problems))
+    if not verified.supported:
+        return None
+    dates = [c.passage.published_at.date() for c in verified.citations if c.passage.published_at]
+    as_of = max(dates) if dates else None
+    shown = f"As of {format_date(as_of)}: {verified.text}" if as_of else verified.text
+    return Answer(
+        question=question,
+        text=shown,
+        citations=verified.citations,
+        as_of=as_of,
+        evidence_score=score,
+        answerer=answerer,
+    )
+
+
+# --- the extractive answerer ----------------------------------------------------------------
+
+
+class ExtractiveAnswerer:
+    """Answers by quoting the best sentences of the passages, offline and without a key."""
+
+    name = "extractive"
+
+    def __init__(self, settings: Settings, embeddings: Embeddings) -> None:
+        self.settings = settings
+        self.policy = AbstentionPolicy.from_settings(settings)
+        self.scorer = SentenceScorer(embeddings)
+
+    async def answer(self, question: str, passages: Sequence[Passage]) -> Answer:
+        """Return the extractive answer; the embedding runs in a worker thread."""
+        return await run_cpu(self._answer, question, passages)
+
+    async def stream(self, question: str, passages: Sequence[Passage]) -> AsyncIterator[str | Answer]:
+        """Yield the answer text once, then the `Answer`."""
+        answer = await self.answer(question, passages)
+        yield answer.text
+        yield answer
+
+    def _answer(self, question: str, passages: Sequence[Passage]) -> Answer:
+        return self.from_evidence(self.scorer.score(question, passages))
+
+    def from_evidence(self, evidence: Evidence, *, notice: str = "") -> Answer:
+        """Return the extractive answer for already scored sentences (blocking only briefly:
+        nothing is embedded)."""
+        question = evidence.question
+        score = self.policy.score(evidence)
+        if self.policy.abstains(evidence):
+            return abstention(question, evidence, score, answerer=self.name, notice=notice)
+        text = compose_extractive(evidence)
+        answer = finish(question, text, score, evidence.passages, answerer=self.name)
+        if answer is None:  # cannot happen for quoted sentences; abstain rather than show nothing
+            log.warning("extractive answer failed verification for %r", question)
+            return abstention(question, evidence, score, answerer=self.name, notice=notice)
+        answer.notice = notice
+        return answer
