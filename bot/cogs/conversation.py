@@ -190,7 +190,7 @@ class Conversation(commands.Cog):
         phrase = since.strip()
         if not phrase.lower().startswith(("since", "last", "this", "in ", "yesterday", "today")):
             phrase = f"since {phrase}"
-        _, filters = parse_filters(phrase, today=self.bot.engine.today(), known_outlets=[])
+        _, filters, _ = parse_filters(phrase, today=self.bot.engine.today(), known_outlets=[])
         if filters.since is None:
             raise ValueError(f"I couldn't read the date {since!r}; try 2024-03-01, 'Monday' or 'last week'.")
         return filters.since
