@@ -413,7 +413,7 @@ class ConversationEngine:
         retrieve passages (`k`, default settings.retrieval_k). `today` resolves relative dates
         ("last week"); default: the engine's clock."""
         outlets = await asyncio.to_thread(known_outlets, self.retriever)
-        searched, stated = parse_filters(question, today=today or self.today(), known_outlets=list(outlets))
+        searched, stated, _ = parse_filters(question, today=today or self.today(), known_outlets=list(outlets))
         standalone = await self.standalone_question(searched, history)
         filters = merge_filters(explicit, stated)
         if filters.is_empty() and history and standalone != searched:

@@ -17,6 +17,7 @@ import calendar
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 from datetime import date, timedelta
 
 from retrieval.models import SearchFilters
@@ -274,10 +275,6 @@ def _outlet_pattern(known_outlets: list[str]) -> tuple[str, dict[str, list[str]]
     return r"(?:" + "|".join(rf"\b{p}\b" for p in pieces) + r")", by_alias
 
 
-def _remove(text: str, start: int, end: int) -> str:
-    return text[:start] + " " + text[end:]
-
-
 def _tidy(text: str) -> str:
     text = re.sub(r"\s+", " ", text)
     text = re.sub(r"\s+([?.!,;:])", r"\1", text)
@@ -292,24 +289,128 @@ def _has_content(text: str) -> bool:
     return any(w not in FILLER_WORDS for w in re.findall(r"[a-z0-9]+", text.lower()))
 
 
-def parse_filters(question: str, *, today: date, known_outlets: list[str]) -> tuple[str, SearchFilters]:
-    """Split a question into what to search for and the filters it states.
+@dataclass(frozen=True)
+class Coverage:
+    """The publish dates the store holds: `oldest` and `newest`, both None when no article has a
+    date (the BBC corpus). A period a question asks about is compared with it."""
 
-    Returns the question with the filter phrases removed (the original question when nothing
-    but filter words would remain) and the `SearchFilters`. Outlets come back spelled as in
-    `known_outlets`; dates are inclusive; relative dates resolve against `today`. Never raises:
-    a phrase that is not a valid date ("31 February") is left in the question."""
+    oldest: date | None = None
+    newest: date | None = None
+
+    @property
+    def dated(self) -> bool:
+        return self.oldest is not None and self.newest is not None
+
+
+class ParsedQuestion(NamedTuple):
+    """What `parse_filters` read from a question.
+
+    `text` is what is searched: the question as asked, minus the phrases that name a source
+    ("according to the BBC"). Time phrases stay in it: "last year's Cosafa Cup" is part of what
+    the article says. `uncovered` is the period the question asks about when it lies outside the
+    store's `Coverage` (after the newest article, or a relative period before the oldest): the
+    answer should say what the articles cover instead of quoting."""
+
+    text: str
+    filters: SearchFilters
+    uncovered: tuple[date | None, date | None] | None = None
+
+
+# Words that begin or make up a date phrase, and so can be taken for one inside a name.
+_TIME_WORDS = frozenset(
+    "today tonight tomorrow yesterday last this past previous next day week month year morning "
+    "night after".split()
+) | frozenset(_WEEKDAYS) | frozenset(_MONTHS)
+# Those that are written in lower case unless they open a sentence or are part of a name.
+_LOWER_TIME_WORDS = frozenset(
+    "today tonight tomorrow yesterday last this past previous next day week month year morning night after".split()
+)
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’]*|\d+")
+_QUOTED = re.compile(r"\"[^\"]+\"|“[^”]+”|(?<!\w)'[^']+'(?!\w)|‘[^’]+’")
+
+
+def _name_time_words(question: str) -> list[tuple[int, int]]:
+    """The spans of time words that are part of a name or title, not a date: quoted titles ("The
+    Day After Tomorrow"), capitalised words that are lower-case as dates ("the Today programme"),
+    and weekdays or months next to another capitalised word ("the Sunday Times", "Theresa May")."""
+    spans = [(m.start(), m.end()) for q in _QUOTED.finditer(question) for m in _WORD.finditer(question, q.start(), q.end())]
+    words = list(_WORD.finditer(question))
+
+    def opens_sentence(i: int) -> bool:
+        before = question[: words[i].start()].rstrip()
+        return i == 0 or not before or before[-1] in ".!?:\"“"
+
+    def capital_name_word(i: int) -> bool:
+        if not 0 <= i < len(words) or opens_sentence(i):
+            return False
+        word = words[i].group(0)
+        return word[:1].isupper() and word.lower() not in _TIME_WORDS and not word.isdigit()
+
+    for i, m in enumerate(words):
+        word = m.group(0)
+        lower = re.sub(r"['’]s$", "", word.lower())
+        if lower not in _TIME_WORDS or not word[:1].isupper() or opens_sentence(i):
+            continue
+        if lower in _LOWER_TIME_WORDS or capital_name_word(i - 1) or capital_name_word(i + 1):
+            spans.append((m.start(), m.end()))
+    return spans
+
+
+_PART_OF_YEAR_RE = re.compile(
+    rf"\b(?:in\s+|during\s+)?the\s+(?P<which>first|last|final)\s+(?P<n>\d+|two|three|four|five|six|seven|eight|nine|ten)?"
+    rf"\s*(?P<unit>months?|quarter)\s+of\s+(?P<y>{_YEAR})",
+    re.IGNORECASE,
+)
+
+
+def _part_of_year(m: re.Match[str]) -> _Span:
+    """"the last three months of 2004" -> October to December 2004."""
+    year = int(m["y"])
+    n = 3 if m["unit"].lower() == "quarter" else (_NUMBER_WORDS.get((m["n"] or "one").lower()) or int(m["n"]))
+    n = min(max(n, 1), 12)
+    if m["which"].lower() == "first":
+        return _Span(date(year, 1, 1), _month_span(year, n)[1])
+    return _Span(date(year, 13 - n, 1), date(year, 12, 31))
+
+
+def parse_filters(
+    question: str, *, today: date, known_outlets: list[str], coverage: Coverage | None = None
+) -> ParsedQuestion:
+    """Read the filters a question states and what is to be searched.
+
+    Returns the question without the phrases that name a source (the original question when
+    nothing else would remain), the `SearchFilters`, and the asked period when it lies outside
+    `coverage`. Outlets come back spelled as in `known_outlets`; dates are inclusive; relative
+    dates resolve against `today` (the day the question was asked). Time phrases stay in the
+    searched text; a time word inside a name ("the Sunday Times") is not a date. With a
+    `coverage`, a period narrows or ranks only when the store has articles dated in it (none of
+    it applies to an undated store); without one, every period applies. Never raises: a phrase
+    that is not a valid date ("31 February") is left alone."""
     text = question
     outlets: list[str] = []
     since: date | None = None
     until: date | None = None
+    uncovered: tuple[date | None, date | None] | None = None
 
-    def narrow(start: date | None, end: date | None) -> None:
-        nonlocal since, until
+    def narrow(start: date | None, end: date | None, *, hard: bool) -> bool:
+        """Apply the period when the store has articles in it; True when it was applied."""
+        nonlocal since, until, uncovered
+        if coverage is not None:
+            if not coverage.dated:
+                return False
+            assert coverage.oldest is not None and coverage.newest is not None
+            after = start is not None and start > coverage.newest
+            before = end is not None and end < coverage.oldest
+            if after or (hard and before):
+                uncovered = (start, end)
+                return False
+            if before:  # "in 1995" over articles from 2004 on: the event, not the article
+                return False
         if start is not None:
             since = start if since is None else max(since, start)
         if end is not None:
             until = end if until is None else min(until, end)
+        return True
 
     known = [o for o in known_outlets if o and o.strip()]
     if known:
@@ -340,83 +441,88 @@ def parse_filters(question: str, *, today: date, known_outlets: list[str]) -> tu
 
     # Dates named outright ("in 1995", "in January 2005", "on 2 August", "between 1987 and 1992")
     # usually say when the event happened, not when the article was written: they become a soft
-    # preference and stay in the searched text. Relative dates ("since Monday", "last week",
-    # "this week", "in the past 3 days") scope the news itself: they filter.
+    # preference. Relative dates ("since Monday", "last week", "this week", "in the past 3 days")
+    # scope the news itself: they filter. Neither is removed from the searched text. `scan` is the
+    # text being read, with time words of names and phrases already read blanked out.
     hard = False
     soft = False
+    scan = text
+    for start, end in _name_time_words(text):
+        scan = scan[:start] + "\x00" * (end - start) + scan[end:]
+
+    def consume(m: re.Match[str]) -> None:
+        nonlocal scan
+        scan = scan[: m.start()] + "\x00" * (m.end() - m.start()) + scan[m.end() :]
 
     def is_relative(expr: str) -> bool:
         return bool(_RELATIVE_WORDS.search(expr))
 
-    while m := _RANGE_RE.search(text):
+    def mark(applied: bool, relative: bool) -> None:
+        nonlocal hard, soft
+        if applied and relative:
+            hard = True
+        elif applied:
+            soft = True
+
+    for m in list(_PART_OF_YEAR_RE.finditer(scan)):
+        span = _part_of_year(m)
+        mark(narrow(span.start, span.end, hard=False), False)
+        consume(m)
+
+    for m in list(_RANGE_RE.finditer(scan)):
         end_span = _resolve(m["b"], today)
         start_span = None
         if end_span is not None:
             start_span = _resolve(m["a"], today, year=end_span.start.year, month=end_span.start.month)
         if start_span is None or end_span is None:
-            break
+            continue
         start = start_span.start
         if start > end_span.end and not start_span.explicit_year:
             start = start.replace(year=start.year - 1)
-        narrow(start, end_span.end)
-        if is_relative(m.group(0)):
-            hard = True
-            text = _remove(text, m.start(), m.end())
-        else:
-            soft = True
-            text = text[: m.start()] + "\x00" * (m.end() - m.start()) + text[m.end() :]
+        relative = is_relative(m.group(0))
+        mark(narrow(start, end_span.end, hard=relative), relative)
+        consume(m)
 
-    while m := _ROLLING_RE.search(text):
+    for m in list(_ROLLING_RE.finditer(scan)):
         span = _rolling_span(m["n"], m["unit"], today)
-        narrow(span.start, span.end)
-        hard = True
-        text = _remove(text, m.start(), m.end())
+        mark(narrow(span.start, span.end, hard=True), True)
+        consume(m)
 
-    for m in list(_BOUND_RE.finditer(text))[::-1]:
+    for m in list(_BOUND_RE.finditer(scan)):
         span = _resolve(m["d"], today)
         if span is None:
             continue
         op = m["op"].lower().split()[0]
         if op in ("since", "from"):
-            narrow(span.start, None)
+            applied = narrow(span.start, None, hard=True)
         elif op == "after":
-            narrow(span.end + timedelta(days=1), None)
+            applied = narrow(span.end + timedelta(days=1), None, hard=True)
         elif op in ("before", "prior"):
-            narrow(None, span.start - timedelta(days=1))
+            applied = narrow(None, span.start - timedelta(days=1), hard=True)
         else:  # until, till, up to
-            narrow(None, span.end)
-        hard = True
-        text = _remove(text, m.start(), m.end())
+            applied = narrow(None, span.end, hard=True)
+        mark(applied, True)
+        consume(m)
 
-    for m in list(_IN_RE.finditer(text))[::-1]:
+    for m in list(_IN_RE.finditer(scan)):
         span = _resolve(m["d"], today)
         # "What will happen in 2030?" is about the future, not about when articles were written.
         if span is None or span.start > today:
             continue
-        narrow(span.start, span.end)
-        if is_relative(m["d"]):
-            hard = True
-            text = _remove(text, m.start(), m.end())
-        else:
-            soft = True
+        relative = is_relative(m["d"])
+        mark(narrow(span.start, span.end, hard=relative), relative)
+        consume(m)
 
-    for m in list(_BARE_RE.finditer(text))[::-1]:
+    for m in list(_BARE_RE.finditer(scan)):
         span = _resolve(m["d"], today)
         if span is None:
             continue
-        narrow(span.start, span.end)
-        if is_relative(m["d"]):
-            hard = True
-            text = _remove(text, m.start(), m.end())
-        else:
-            soft = True
+        relative = is_relative(m["d"])
+        mark(narrow(span.start, span.end, hard=relative), relative)
+        consume(m)
 
-    prefer_recent = False
-    while m := _RECENT_RE.search(text):
-        prefer_recent = True
-        text = _remove(text, m.start(), m.end())
+    prefer_recent = bool(_RECENT_RE.search(scan))
 
-    text = re.sub(r"\x00+", lambda m: question[m.start() : m.end()], text) if "\x00" in text else text
     cleaned = _tidy(text)
     if not _has_content(cleaned):
         cleaned = question.strip()
@@ -425,7 +531,7 @@ def parse_filters(question: str, *, today: date, known_outlets: list[str]) -> tu
     filters = SearchFilters(
         outlets=outlets, since=since, until=until, prefer_recent=prefer_recent, soft_dates=soft and not hard
     )
-    return cleaned, filters
+    return ParsedQuestion(cleaned, filters, uncovered)
 
 
 def parse_date_option(text: str, today: date) -> date:
@@ -441,7 +547,7 @@ def parse_date_option(text: str, today: date) -> date:
     # "last week"); a bare "Monday" or "March" is read as "since ...".
     if not re.match(r"(?:since|last|this|in|yesterday|today)\b", phrase, re.I):
         phrase = f"since {phrase}"
-    _, filters = parse_filters(phrase, today=today, known_outlets=[])
+    _, filters, _ = parse_filters(phrase, today=today, known_outlets=[])
     if filters.since is None:
         raise ValueError(f"I couldn't read the date {text!r}; try 2024-03-01, 'Monday' or 'last week'.")
     return filters.since

@@ -240,7 +240,7 @@ async def test_filters_in_the_question_reach_the_retriever_and_merge_with_explic
     bot = engine(settings, retriever, local_embeddings)
     answer = await bot.ask("t", "What did NPR report about Carlsberg jobs last week?")
     query, filters = retriever.calls[-1]
-    assert "NPR" not in query and "last week" not in query and "Carlsberg" in query
+    assert "NPR" not in query and "Carlsberg jobs last week" in query  # time phrases stay searched
     assert filters == SearchFilters(outlets=["NPR"], since=date(2005, 3, 7), until=date(2005, 3, 13))
     assert answer.filters == filters
 
