@@ -298,6 +298,7 @@ class Reader:
                 for match in OUTCOME_PHRASE.finditer(sentence.text):
                     spans.append((sentence, match.start(), match.end(), "OUTCOME", 1.0))
         candidates: list[Candidate] = []
+        positions: dict[str, list[tuple[int, int]]] = {}
         for sentence, start, end, label, weight in spans:
             text = sentence.text[start:end].strip(" ,.;:'\"")
             if not text or _given(text, question_text):
@@ -305,7 +306,9 @@ class Reader:
             begin = sentence.start + sentence.text.index(text, start)
             announced = bool(ANNOUNCED.search(sentence.text)) or bool(UNDISCLOSED.search(sentence.text))
             modality = 0.5 if announced and not question.asks_plan else 1.0
-            closeness = _closeness(sentence.text, start, end, question_terms)
+            if sentence.text not in positions:
+                positions[sentence.text] = _term_positions(sentence.text, question_terms)
+            closeness = _closeness(sentence.text, start, end, positions[sentence.text])
             support = _support(text, passages, sentence.passage_index)
             score = weight * modality * (0.5 * sentence.relevance / top + 0.3 * closeness + 0.2) + 0.05 * min(support, 3)
             candidates.append(
@@ -391,18 +394,24 @@ def _given(span: str, question: str) -> bool:
     return bool(words) and all(re.search(rf"\b{re.escape(w)}\b", question) for w in words)
 
 
-def _closeness(sentence: str, start: int, end: int, question_terms: set[str]) -> float:
+def _term_positions(sentence: str, question_terms: set[str]) -> list[tuple[int, int]]:
+    """The character spans of the words of `sentence` that are terms of the question."""
+    words = [(m.start(), m.end(), m.group(0)) for m in re.finditer(r"[\w£$€%]+", sentence)]
+    stems = terms(" ".join(w for _, _, w in words)) if words else []
+    wanted = question_terms & set(stems)
+    if not wanted:
+        return []
+    return [(start, end) for start, end, word in words if set(terms(word)) & wanted]
+
+
+def _closeness(sentence: str, start: int, end: int, positions: list[tuple[int, int]]) -> float:
     """1 when a question term sits right next to the span, falling with the distance in words."""
-    if not question_terms:
-        return 0.0
-    best = math.inf
-    for match in re.finditer(r"[\w£$€%]+", sentence):
-        if start <= match.start() < end:
-            continue
-        if set(terms(match.group(0))) & question_terms:
-            gap = len(sentence[min(end, match.start()) : max(start, match.end())].split())
-            best = min(best, gap)
-    return 0.0 if best is math.inf else 1.0 / (1.0 + best / 4)
+    gaps = [
+        len(sentence[min(end, s) : max(start, e)].split())
+        for s, e in positions
+        if not start <= s < end
+    ]
+    return 1.0 / (1.0 + min(gaps) / 4) if gaps else 0.0
 
 
 def _support(span: str, passages: Sequence[Passage], own: int) -> int:
