@@ -92,6 +92,7 @@ UNDISCLOSED = re.compile(
     r"no decision|remains? to be seen)\b",
     re.I,
 )
+NEAR_TOP = 0.8  # a sentence within this share of the best sentence's relevance is "near the top"
 PAST_TAGS = frozenset({"VBD", "VBN"})
 CURRENCY = frozenset("£$€")
 AMOUNT_SUFFIX = frozenset({"m", "bn", "k", "million", "billion", "trillion", "euros", "pounds", "dollars", "cents", "pence", "p"})
@@ -120,6 +121,7 @@ class Candidate:
     type_match: float
     announced: bool
     support: int  # other articles that give the same span
+    relevance: float = 0.0  # the relevance of its sentence (the evidence score's scale)
 
 
 @dataclass
@@ -323,6 +325,7 @@ class Reader:
                     type_match=weight,
                     announced=announced,
                     support=support,
+                    relevance=sentence.relevance,
                 )
             )
         candidates.sort(key=lambda c: c.score, reverse=True)
@@ -349,10 +352,27 @@ class Reader:
         announced = [bool(ANNOUNCED.search(s.text)) for s in top]
         undisclosed = [bool(UNDISCLOSED.search(s.text)) for s in top]
         first_announced = bool(announced and announced[0])
-        # The outcome is asked, and what the best sentences say about it is still to come.
-        only_announced = question.asks_outcome and (
-            (best is not None and best.announced) or (best is None and first_announced)
+        best_relevance = top[0].relevance if top else 0.0
+        # A span of the asked type, stated (not announced), in a sentence nearly as relevant as
+        # the best one: what an answer looks like. Near misses have the type elsewhere in the
+        # article ("£750m" for last year's sale) or only in an announcing sentence.
+        stated_near_top = any(
+            not c.announced and c.relevance >= NEAR_TOP * best_relevance for c in strong
         )
+        # The outcome is asked, and what the best sentences say about it is still to come.
+        only_announced = question.asks_outcome and first_announced and not stated_near_top
+        # The question's predicate: its terms that are not part of a name or number ("sold",
+        # "flotation", "price" in "At what price were shares in Paion finally sold in its
+        # flotation?"). A near miss shares the names with the article, not the event asked about.
+        name_terms = set(terms(" ".join((*question.names, *question.numbers))))
+        predicate = set(terms(question.text)) - name_terms
+        answer_sentences = [c.sentence for c in strong if not c.announced]
+
+        def predicate_share(text: str) -> float:
+            return len(predicate & set(terms(text))) / len(predicate) if predicate else 1.0
+
+        predicate_in_answer = max((predicate_share(t) for t in answer_sentences), default=0.0)
+        predicate_in_top = max((predicate_share(s.text) for s in sentences), default=0.0)
         constraints = [w.lower() for w in (*question.names, *question.numbers)]
         where = (best.sentence if best else (top[0].text if top else "")).lower()
         present = sum(1 for c in constraints if c in where) / len(constraints) if constraints else 1.0
@@ -366,6 +386,10 @@ class Reader:
             # ...in the best sentence itself: near misses put the asked fact's type elsewhere
             "answer_in_best_sentence": float(any(c.sentence == top[0].text for c in strong)) if question.typed and top else float(not question.typed),
             "best_candidate_score": best.score if best else 0.0,
+            "best_candidate_relevance": best.relevance if best else 0.0,
+            "predicate_in_answer_sentence": predicate_in_answer if question.typed else predicate_in_top,
+            "predicate_in_top_sentences": predicate_in_top,
+            "stated_answer_near_top": float(stated_near_top) if question.typed else 1.0,
             "best_sentence_announced": float(first_announced),
             "top_announced_share": sum(announced) / len(announced) if announced else 0.0,
             "outcome_only_announced": float(only_announced),
