@@ -43,3 +43,19 @@ def test_a_broken_model_file_is_refused_with_its_path(tmp_path: Path) -> None:
     path.write_text("{not json", encoding="utf-8")
     with pytest.raises(ValueError, match=str(path)):
         load_model(path)
+
+
+def test_the_shipped_model_uses_only_features_the_answerer_computes() -> None:
+    pytest.importorskip("spacy")
+    from retrieval.abstention_model import policy_features
+    from retrieval.answering import Evidence
+    from retrieval.models import Passage
+    from retrieval.reader import Reader
+
+    model = load_model()
+    passage = Passage(chunk_id="c", text="The mill was sold in June 2004 for $800m.", source_id="s", story_id="s")
+    reading = Reader().read("How much was the mill sold for?", [passage])
+    features = policy_features(Evidence("How much was the mill sold for?", [passage], []), reading)
+    assert set(model.features) <= set(features)
+    assert 0.0 < model.threshold < 1.0
+    assert 0.0 <= model.probability(features) <= 1.0
