@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install demo test bench eval bot clean
+.PHONY: install demo test bench eval calibrate bot clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -46,6 +46,13 @@ eval: $(STAMP)
 	  $(BIN)/newsbot eval --store data/eval-store --questions ../shared/data/cnn-rtqa/dev.jsonl --retriever $$r --json bench/results/eval-cnn-$$r.json; \
 	done
 	$(PY) bench/abstention.py --store data/eval-store --json bench/results/abstention.json
+
+# Fits the abstention policy (retrieval/data/abstention.json) over the store `make eval` builds;
+# the retrieved passages are cached in data/calib-cache.json (delete it after re-ingesting).
+calibrate: $(STAMP)
+	mkdir -p bench/results
+	$(PY) bench/calibrate.py --store data/eval-store --cache data/calib-cache.json \
+	  --model retrieval/data/abstention.json --json bench/results/calibration.json
 
 bot: $(STAMP)
 	$(BIN)/newsbot serve
