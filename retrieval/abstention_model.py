@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from retrieval.answering import Evidence
+    from retrieval.evidence import Evidence
     from retrieval.reader import Reading
 
 MODEL_FILE = "abstention.json"

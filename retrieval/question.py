@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from enum import Enum
 
-from retrieval.answering import NUMBER, entities
+from retrieval.text import NUMBER, entities
 
 
 class AnswerType(str, Enum):

@@ -32,13 +32,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from retrieval.answering import terms
+from retrieval.text import terms
 from retrieval.citations import split_sentences
 from retrieval.models import Passage
 from retrieval.question import AnswerType, QuestionAnalysis, analyse
 
 if TYPE_CHECKING:
-    from retrieval.answering import Evidence
+    from retrieval.evidence import Evidence
 
 log = logging.getLogger(__name__)
 

@@ -48,7 +48,7 @@ def test_a_broken_model_file_is_refused_with_its_path(tmp_path: Path) -> None:
 def test_the_shipped_model_uses_only_features_the_answerer_computes() -> None:
     pytest.importorskip("spacy")
     from retrieval.abstention_model import policy_features
-    from retrieval.answering import Evidence
+    from retrieval.evidence import Evidence
     from retrieval.models import Passage
     from retrieval.reader import Reader
 
