@@ -66,11 +66,23 @@ def open_client(settings: Settings, *, create: bool = True) -> ClientAPI:
         store.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(store), settings=chroma_settings)
     except Exception as e:
+        _forget_failed_store(str(store))
         # chromadb writes (migrations, its system tables) on opening, so a read-only store fails
         # here: with an OSError, or chromadb's InternalError carrying SQLite's message.
         if isinstance(e, OSError) or "readonly database" in str(e) or "unable to open database" in str(e):
             raise store_unwritable(store, e) from e
         raise
+
+
+def _forget_failed_store(path: str) -> None:
+    """Drop chromadb's cached system for `path` after a failed open: chromadb keeps one per
+    folder per process and would hand the half-started one to the next open (an AttributeError
+    deep inside it instead of the store's real state)."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    systems = getattr(SharedSystemClient, "_identifier_to_system", None)
+    if isinstance(systems, dict):
+        systems.pop(path, None)
 
 
 def check_store(settings: Settings, *, create: bool) -> None:
