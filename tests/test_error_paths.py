@@ -314,3 +314,16 @@ def test_chroma_server_goes_down_mid_command(
     else:
         assert_one_line(outcome, MID_COMMAND_CODE.get(command, 4), f"the Chroma server at {proxy.url} cannot be reached")
     assert chunk_count(server) == chunks
+
+
+# --- usage errors ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "args",
+    [["search", "oil", "--k", "0"], ["search", "oil", "--k", "-1"], ["eval", "--questions", "q.jsonl", "--k", "-5"]],
+)
+def test_a_depth_below_one_is_a_usage_error(args: list[str], base: Path, store: Path, env: dict[str, str]) -> None:
+    """`--k 0` used to print nothing and exit 0: it is refused, naming the option."""
+    outcome = invoke([*args, "--store", str(store)], env)
+    assert outcome.code == 2 and not outcome.crashed
+    assert "--k" in outcome.err and "greater than or equal to 1" in outcome.err
+    assert outcome.out == ""
