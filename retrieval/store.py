@@ -86,17 +86,18 @@ def _forget_failed_store(path: str) -> None:
 
 
 def check_store(settings: Settings, *, create: bool) -> None:
-    """Check the embedded store's path before anything opens it (nothing to check for a server).
+    """Check the store's path before anything opens it: the folder of the embedded store, or of
+    newsbot's own files beside a Chroma server.
 
     Raises StoreUnusableError when the path is not a folder, StoreMissingError when `create` is
-    false and the folder holds no store."""
-    if settings.chroma_url:
-        return
+    false and the folder holds no embedded store (a server's store is the server's to check)."""
     store = settings.store_dir
     if store.exists() and not store.is_dir():
         raise StoreUnusableError(
             f"the store path {store} is a file, not a folder: point --store (or STORE_DIR) at a folder"
         )
+    if settings.chroma_url:
+        return
     if not create and not (store / EMBEDDED_STORE_FILE).is_file():
         raise StoreMissingError(
             f"there is no store at {store}: create one with `newsbot ingest FILES... --store {store}`, "

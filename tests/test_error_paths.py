@@ -321,9 +321,45 @@ def test_chroma_server_goes_down_mid_command(
     "args",
     [["search", "oil", "--k", "0"], ["search", "oil", "--k", "-1"], ["eval", "--questions", "q.jsonl", "--k", "-5"]],
 )
-def test_a_depth_below_one_is_a_usage_error(args: list[str], base: Path, store: Path, env: dict[str, str]) -> None:
-    """`--k 0` used to print nothing and exit 0: it is refused, naming the option."""
-    outcome = invoke([*args, "--store", str(store)], env)
+def test_a_depth_below_one_is_a_usage_error(args: list[str], base: Path, env: dict[str, str]) -> None:
+    """`--k 0` used to print nothing and exit 0: it is refused, naming the option (before any
+    store is looked at)."""
+    outcome = invoke([*args, "--store", str(base / "no-such-store")], env)
     assert outcome.code == 2 and not outcome.crashed
     assert "--k" in outcome.err and "greater than or equal to 1" in outcome.err
     assert outcome.out == ""
+
+
+@pytest.mark.skipif(not can_mount_read_only(), reason="needs `unshare -rm` (user and mount namespaces)")
+def test_a_read_only_catalog_names_the_store(tmp_path: Path) -> None:
+    """newsbot's own SQLite files beside the store (what a Chroma server setup writes locally)
+    on a read-only folder: the store and the fix are named, not sqlite3.OperationalError."""
+    from ingest.catalog import Catalog
+
+    catalog = Catalog(tmp_path / "newsbot-catalog.sqlite")
+    catalog.set_meta("last_refresh", "yesterday")
+    catalog.close()
+    script = (
+        "import sys; from pathlib import Path; from ingest.catalog import Catalog; "
+        "from retrieval.errors import StoreUnusableError\n"
+        "try:\n    Catalog(Path(sys.argv[1]) / 'newsbot-catalog.sqlite').set_meta('last_refresh', 'today')\n"
+        "except StoreUnusableError as e:\n    print(e)"
+    )
+    done = subprocess.run(
+        ["unshare", "-rm", "sh", "-c",
+         f'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && exec {sys.executable} -c "$2" "$1"',
+         "sh", str(tmp_path), script],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120,
+    )
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.stdout.startswith(f"the store {tmp_path} cannot be written (")
+    assert done.stdout.strip().endswith("check its permissions")
+
+
+def test_a_state_folder_that_is_a_file_beside_a_server(base: Path, env: dict[str, str]) -> None:
+    """With CHROMA_URL the store path holds newsbot's own files: a file there is named as
+    such, before the server is even tried."""
+    path = base / "state-file"
+    path.write_text("not a folder\n", encoding="utf-8")
+    outcome = invoke(["stats", "--store", str(path)], {**env, "CHROMA_URL": f"http://127.0.0.1:{free_port()}"})
+    assert_one_line(outcome, 4, f"the store path {path} is a file, not a folder")
