@@ -323,8 +323,8 @@ def feedback(
     from retrieval.store import check_store
 
     settings = load_settings(store)
-    try:
-        check_store(settings, create=False)
+    try:  # a path that is a file is named; no store at all only means no votes yet
+        check_store(settings, create=True)
     except StoreUnavailableError as e:
         raise fail(str(e), 4) from None
     path = settings.bot_state_path
