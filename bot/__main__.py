@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -50,7 +50,7 @@ async def run(settings: Settings, *, embeddings: Embeddings | None = None, backo
             return 1
         stack.callback(apply_endpoints(settings))  # undone before the app closes
         bot = NewsBot(settings=settings, engine=app.engine, indexer=app.indexer, state=app.state)
-        return await _serve(bot, token, api_base=settings.discord_api_base, backoff=backoff or Backoff())
+        return await _serve(bot, token, api_base=settings.discord_api_base, backoff=backoff)
 
 
 @dataclass(frozen=True)
@@ -72,9 +72,7 @@ class Backoff:
 UNREACHABLE = (aiohttp.ClientConnectionError, asyncio.TimeoutError, OSError, discord.DiscordServerError)
 
 
-async def _log_in(
-    bot: discord.Client, token: str, api_base: str, backoff: Backoff, sleep: Callable[[float], Awaitable[object]]
-) -> None:
+async def _log_in(bot: discord.Client, token: str, api_base: str, backoff: Backoff) -> None:
     """Log `bot` in, trying again with `backoff` for as long as Discord cannot be reached and
     saying so in one warning line per attempt. Raises LoginFailure when the token is rejected.
 
@@ -94,7 +92,7 @@ async def _log_in(
             # let the next login make a fresh connector, so no unclosed session is left behind.
             await bot.http.close()
             bot.http.connector = discord.utils.MISSING
-            await sleep(delay)
+            await asyncio.sleep(delay)
 
 
 async def _serve(
@@ -102,14 +100,13 @@ async def _serve(
     token: str,
     *,
     api_base: str = "",
-    backoff: Backoff = Backoff(),
-    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    backoff: Backoff | None = None,
 ) -> int:
     """Run `bot` until it stops; return the exit code (see `run`). While Discord cannot be
     reached at start-up it keeps trying (see `_log_in`)."""
     try:
         async with bot:
-            await _log_in(bot, token, api_base or discord.http.Route.BASE, backoff, sleep)
+            await _log_in(bot, token, api_base or discord.http.Route.BASE, backoff or Backoff())
             await bot.connect()
     except discord.LoginFailure:
         log.error(BAD_TOKEN)
