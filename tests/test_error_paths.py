@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -71,8 +72,18 @@ def invoke(args: list[str], env: dict[str, str], stdin: str | None = None) -> Ou
     from typer.testing import CliRunner
 
     from bot.cli import app
+    from bot.logs import NOISY
 
-    result = CliRunner().invoke(app, args, input=stdin, env={"COLUMNS": "200", **env})
+    # The command configures logging for its process; in this one, later tests need theirs back.
+    root = logging.getLogger()
+    saved = root.level, list(root.handlers), {name: logging.getLogger(name).level for name in NOISY}
+    try:
+        result = CliRunner().invoke(app, args, input=stdin, env={"COLUMNS": "200", **env})
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+        for name, level in saved[2].items():
+            logging.getLogger(name).setLevel(level)
     crashed = "" if result.exception is None or isinstance(result.exception, SystemExit) else repr(result.exception)
     return Outcome(result.exit_code, result.stdout, result.stderr, crashed)
 
