@@ -57,34 +57,43 @@ class App:
         today: Callable[[], date] | None = None,
         history: HistoryStore | None = None,
         retriever_mode: Mode = "hybrid",
+        create_store: bool = True,
     ) -> None:
         self.settings = settings
         self._options: dict[str, Any] = {
             "embeddings": embeddings, "client": client, "chat_model": chat_model,
             "today": today, "history": history, "retriever_mode": retriever_mode,
+            "create_store": create_store,
         }
         self._opened = False
 
     def open(self) -> App:
         """Build every part (blocking). Returns the app. Raises StoreUnavailableError when a
-        configured Chroma server cannot be reached, LLMUnavailableError when the configured chat
-        model cannot be built."""
+        configured Chroma server cannot be reached or the store cannot be used (its subclasses
+        StoreMissingError: no store and `create_store` false; StoreUnusableError: the path is a
+        file or cannot be written), LLMUnavailableError when the configured chat model cannot
+        be built."""
         from ingest.indexer import Indexer
         from retrieval.extractive import Answerer, ExtractiveAnswerer
         from retrieval.llm import LLMAnswerer, build_chat_model
         from retrieval.conversation import ConversationEngine, SQLiteHistory
         from retrieval.embeddings import LocalEmbeddings
         from retrieval.hybrid import HybridRetriever
-        from retrieval.store import open_client
+        from retrieval.store import check_store, open_client
 
         if self._opened:
             return self
         settings, options = self.settings, self._options
+        # Before the model or anything else: a bad store path is the error to report.
+        check_store(settings, create=options["create_store"])
         # The model itself loads on first use, in whichever thread embeds first.
         self.embeddings = options["embeddings"] or LocalEmbeddings(
             settings.embedding_model, batch_size=settings.embedding_batch_size
         )
-        self.client = options["client"] if options["client"] is not None else open_client(settings)
+        self.client = (
+            options["client"] if options["client"] is not None
+            else open_client(settings, create=options["create_store"])
+        )
         self.retriever = HybridRetriever.from_settings(
             settings, embeddings=self.embeddings, client=self.client, mode=options["retriever_mode"]
         )
@@ -143,6 +152,7 @@ def build_app(
     today: Callable[[], date] | None = None,
     history: HistoryStore | None = None,
     retriever_mode: Mode = "hybrid",
+    create_store: bool = True,
 ) -> App:
     """Return the app for `settings`, not yet open: use it as `async with build_app(s) as app`.
 
@@ -151,8 +161,9 @@ def build_app(
     one), the conversation history at `settings.history_path` and the bot state at
     `settings.bot_state_path`. Pass `embeddings`, `client` or `chat_model` to use yours (tests
     pass fakes), `today` for the engine's clock, `history` to keep conversations elsewhere (the
-    terminal keeps them in memory), `retriever_mode` for `dense` or `bm25` retrieval (the eval)."""
+    terminal keeps them in memory), `retriever_mode` for `dense` or `bm25` retrieval (the eval), `create_store=False` to refuse
+    (StoreMissingError) rather than create a missing embedded store (commands that only read)."""
     return App(
         settings, embeddings=embeddings, client=client, chat_model=chat_model,
-        today=today, history=history, retriever_mode=retriever_mode,
+        today=today, history=history, retriever_mode=retriever_mode, create_store=create_store,
     )

@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from bot import rendering
@@ -48,15 +49,20 @@ def load_settings(store: Path | None = None) -> Settings:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    """Print `message` as one red line on standard error (never wrapped, so scripts and people
+    see one line); return the Exit with `code` to raise."""
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
 def with_app(settings: Settings, work: Callable[[App], Awaitable[T]], **options: Any) -> T:
     """Open the app, run `work` with it and close it: the command's one `asyncio.run`. Returns
     what `work` returns. The terminal keeps conversations in memory (each `newsbot ask` stands
-    alone; a chat remembers until it ends); `options` go to `build_app`. Raises typer.Exit(4)
-    with one red line when the store fails (unreachable, locked by a writer, empty)."""
+    alone; a chat remembers until it ends); `options` go to `build_app` (commands that only read
+    pass `create_store=False`). This is where the commands' known failures become one line:
+    raises typer.Exit(4) with one red line when the store fails (no store, a path that is a
+    file, a store that cannot be written, a server that cannot be reached, locked by a writer,
+    empty); each error's message names the problem and what to do."""
     from retrieval.conversation import InMemoryHistory
     from retrieval.errors import RetrievalError
 
@@ -129,7 +135,7 @@ def stats(
     async def work(opened: App) -> dict[str, Any]:
         return await asyncio.to_thread(opened.indexer.stats)
 
-    data = with_app(load_settings(store), work)
+    data = with_app(load_settings(store), work, create_store=False)
     if as_json:
         console.print_json(json.dumps(data, default=str))
     else:
@@ -146,7 +152,7 @@ def remove(
     async def work(opened: App) -> list[str]:
         return await asyncio.to_thread(opened.indexer.remove, key)
 
-    removed = with_app(load_settings(store), work)
+    removed = with_app(load_settings(store), work, create_store=False)
     if not removed:
         raise fail(f"no indexed article has the source_id or URL {key!r}", 1)
     console.print(f"removed {', '.join(removed)}")
@@ -178,7 +184,7 @@ def search(
     outlet: OutletOption = None,
     since: SinceOption = None,
     until: UntilOption = None,
-    k: Annotated[int, typer.Option("--k", help="How many passages.")] = 10,
+    k: Annotated[int, typer.Option("--k", min=1, help="How many passages.")] = 10,
     store: StoreOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -188,7 +194,7 @@ def search(
     async def work(opened: App) -> Any:
         return await opened.retriever.asearch(query, k=k, filters=filters)
 
-    passages = with_app(load_settings(store), work)
+    passages = with_app(load_settings(store), work, create_store=False)
     if as_json:
         console.print_json(json.dumps([rendering.passage_json(p) for p in passages]))
     elif not passages:
@@ -212,7 +218,7 @@ def ask(
     async def work(opened: App) -> Any:
         return await opened.engine.ask("cli", question, filters=None if filters.is_empty() else filters)
 
-    answer = with_app(load_settings(store), work)
+    answer = with_app(load_settings(store), work, create_store=False)
     if as_json:
         console.print_json(json.dumps(rendering.answer_json(answer)))
     else:
@@ -245,13 +251,13 @@ def chat(store: StoreOption = None) -> None:
             try:
                 answer = await opened.engine.ask("chat", question)
             except RetrievalError as e:
-                err.print(f"[red]{e}[/red]", highlight=False)
+                err.print(f"[red]{escape(str(e))}[/red]", highlight=False, soft_wrap=True)
                 continue
             if answer.standalone_question and answer.standalone_question != question:
                 console.print(f"[dim](searched for: {answer.standalone_question})[/dim]", highlight=False)
             rendering.print_answer(console, answer)
 
-    with_app(load_settings(store), work)
+    with_app(load_settings(store), work, create_store=False)
 
 
 # --- evaluation -------------------------------------------------------------------------------
@@ -260,7 +266,7 @@ def evaluate(
     questions: Annotated[Path, typer.Option("--questions", help="Question file (JSON lines).")],
     corpus: Annotated[list[Path] | None, typer.Option("--corpus", help="Folder(s) to ingest first (repeatable).")] = None,
     store: Annotated[Path | None, typer.Option("--store", help="Store to use (default: a temporary one).")] = None,
-    k: Annotated[int, typer.Option("--k", help="Retrieval depth scored.")] = 10,
+    k: Annotated[int, typer.Option("--k", min=1, help="Retrieval depth scored.")] = 10,
     retriever: Annotated[str, typer.Option("--retriever", help="dense, bm25 or hybrid.")] = "hybrid",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the metrics here.")] = None,
 ) -> None:
@@ -294,7 +300,8 @@ def evaluate(
 
     with tempfile.TemporaryDirectory(prefix="newsbot-eval-") as temporary:  # the store without --store
         settings = load_settings(store or Path(temporary))
-        result = with_app(settings, work, retriever_mode=retriever)
+        # Scoring a store already built must not create one where a mistyped --store points.
+        result = with_app(settings, work, retriever_mode=retriever, create_store=bool(corpus))
     result["retriever"] = retriever
     result["questions"] = str(questions)
     console.print(rendering.eval_table(result, METRICS, f"eval: {questions.name} ({retriever}, k={k})"))
@@ -312,7 +319,14 @@ def feedback(
 ) -> None:
     """Report the helpful / not helpful votes given to the bot's answers: the totals, then the
     answers someone found unhelpful (newest first) with their question and sources."""
+    from retrieval.errors import StoreUnavailableError
+    from retrieval.store import check_store
+
     settings = load_settings(store)
+    try:  # a path that is a file is named; no store at all only means no votes yet
+        check_store(settings, create=True)
+    except StoreUnavailableError as e:
+        raise fail(str(e), 4) from None
     path = settings.bot_state_path
     if not path.is_file():  # reading must not create the bot's state
         if as_json:

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ingest.models import Article
+from retrieval.store import store_unwritable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -61,19 +62,36 @@ class Catalog:
     """SQLite catalog of articles; every write is one transaction."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Open (or create) the catalog at `path`. Raises StoreUnusableError, naming the store,
+        when it cannot be created or written."""
         self.path = path
-        self._db = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        with self._writable():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
         self._db.close()
 
     @contextmanager
+    def _writable(self) -> Iterator[None]:
+        """Turn a store that may not be written (permissions, a read-only disk) into
+        StoreUnusableError, which every entry point reports in one line."""
+        try:
+            yield
+        except sqlite3.OperationalError as e:
+            if "readonly" in str(e) or "unable to open" in str(e):
+                raise store_unwritable(self.path.parent, e) from e
+            raise
+        except OSError as e:
+            raise store_unwritable(self.path.parent, e) from e
+
+    @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._db:
+        """One write transaction. Raises StoreUnusableError when the catalog is read-only."""
+        with self._writable(), self._db:
             yield self._db
 
     @staticmethod
@@ -217,7 +235,7 @@ class Catalog:
         }
 
     def set_meta(self, key: str, value: str) -> None:
-        with self._db:
+        with self._writable(), self._db:
             self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def get_meta(self, key: str) -> str | None:

@@ -11,6 +11,14 @@ class StoreUnavailableError(RetrievalError):
     """The Chroma store (embedded folder or server) cannot be reached."""
 
 
+class StoreMissingError(StoreUnavailableError):
+    """A command that only reads found no store where the settings point (it never creates one)."""
+
+
+class StoreUnusableError(StoreUnavailableError):
+    """The store path cannot be used: it is a file, or newsbot may not write there."""
+
+
 class StoreLockedError(RetrievalError):
     """Another process holds the embedded store for writing."""
 

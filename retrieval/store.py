@@ -9,13 +9,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import numpy as np
 from filelock import FileLock, Timeout
 
-from retrieval.errors import StoreLockedError, StoreUnavailableError
+from retrieval.errors import StoreLockedError, StoreMissingError, StoreUnavailableError, StoreUnusableError
 from retrieval.schema import NO_DATE, ChunkInfo, Metadata
 from retrieval.settings import Settings
 
@@ -35,14 +36,23 @@ SERVER_CONNECT_TIMEOUT = 5.0
 SERVER_TIMEOUT = 60.0
 
 
-def open_client(settings: Settings) -> ClientAPI:
+# The file an embedded Chroma store always holds: a folder without it is not a store.
+EMBEDDED_STORE_FILE = "chroma.sqlite3"
+
+
+def open_client(settings: Settings, *, create: bool = True) -> ClientAPI:
     """Return a Chroma client: `HttpClient` when `chroma_url` is set, else `PersistentClient`.
 
     A server client raises StoreUnavailableError, naming the URL, whenever the server cannot be
     reached: here (chromadb connects at once) and on any later call while the server is down.
     It needs no reopening: the first call after the server is back works again.
 
-    Raises StoreUnavailableError when the server cannot be reached or refuses the token.
+    An embedded store is created when `create` is true; commands that only read pass false, so
+    a mistyped path is refused instead of becoming an empty store.
+
+    Raises StoreUnavailableError when the server cannot be reached or refuses the token,
+    StoreMissingError when `create` is false and there is no embedded store, StoreUnusableError
+    when the store path is a file or cannot be written.
     """
     import chromadb
     from chromadb.config import Settings as ChromaSettings
@@ -50,8 +60,61 @@ def open_client(settings: Settings) -> ClientAPI:
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     if settings.chroma_url:
         return _open_server(settings, chroma_settings)
-    settings.store_dir.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(settings.store_dir), settings=chroma_settings)
+    check_store(settings, create=create)
+    store = settings.store_dir
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(store), settings=chroma_settings)
+    except Exception as e:
+        _forget_failed_store(str(store))
+        # chromadb writes (migrations, its system tables) on opening, so a read-only store fails
+        # here: with an OSError, or chromadb's InternalError carrying SQLite's message.
+        if isinstance(e, OSError) or "readonly database" in str(e) or "unable to open database" in str(e):
+            raise store_unwritable(store, e) from e
+        raise
+
+
+def _forget_failed_store(path: str) -> None:
+    """Drop chromadb's cached system for `path` after a failed open: chromadb keeps one per
+    folder per process and would hand the half-started one to the next open (an AttributeError
+    deep inside it instead of the store's real state)."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    systems = getattr(SharedSystemClient, "_identifier_to_system", None)
+    if isinstance(systems, dict):
+        systems.pop(path, None)
+
+
+def check_store(settings: Settings, *, create: bool) -> None:
+    """Check the store's path before anything opens it: the folder of the embedded store, or of
+    newsbot's own files beside a Chroma server.
+
+    Raises StoreUnusableError when the path is not a folder, StoreMissingError when `create` is
+    false and the folder holds no embedded store (a server's store is the server's to check)."""
+    store = settings.store_dir
+    if store.exists() and not store.is_dir():
+        raise StoreUnusableError(
+            f"the store path {store} is a file, not a folder: point --store (or STORE_DIR) at a folder"
+        )
+    if settings.chroma_url:
+        return
+    if not create and not (store / EMBEDDED_STORE_FILE).is_file():
+        raise StoreMissingError(
+            f"there is no store at {store}: create one with `newsbot ingest FILES... --store {store}`, "
+            "or point --store (or STORE_DIR) at an existing one"
+        )
+
+
+def store_unwritable(path: Path, error: BaseException) -> StoreUnusableError:
+    """The error for a store (or a file beside it) that newsbot may not write, naming `path`
+    and the system's reason."""
+    if isinstance(error, OSError) and error.strerror:
+        reason = error.strerror
+    elif "readonly database" in str(error):  # SQLite's word for a file it may not write
+        reason = "read-only"
+    else:
+        reason = str(error)
+    return StoreUnusableError(f"the store {path} cannot be written ({reason}): check its permissions")
 
 
 def _open_server(settings: Settings, chroma_settings: chromadb.config.Settings) -> ClientAPI:

@@ -671,8 +671,8 @@ class FakeDiscord:
 
     # ----------------------------------------------------------------- lifecycle
 
-    async def start(self) -> None:
-        """Starts listening on 127.0.0.1 on a free port; sets ``url``."""
+    async def start(self, port: int = 0) -> None:
+        """Starts listening on 127.0.0.1 on ``port`` (default: a free one); sets ``url``."""
         self._changed = asyncio.Condition()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/gateway", self._handle_gateway)
@@ -680,7 +680,7 @@ class FakeDiscord:
         app.router.add_route("*", "/{tail:.*}", self._handle_http)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         port = self._runner.addresses[0][1]
         self.url = f"http://127.0.0.1:{port}"

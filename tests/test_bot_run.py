@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,11 +20,12 @@ import pytest
 import pytest_asyncio
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
-from bot.__main__ import BAD_TOKEN, run
+from bot.__main__ import BAD_TOKEN, Backoff, run
 from bot.endpoints import apply_endpoints
 from bot.sync import sync_global
 from retrieval.settings import Settings
 from tests.bot_fixtures import SHARED_BBC, build_stack
+from tests.chroma_server import free_port
 from tests.fake_discord import FakeDiscord
 
 TOKEN = "MTA5NzQ.tok3n-that-must-never-be-logged.Zx81Qv"
@@ -152,3 +157,72 @@ def test_apply_endpoints_points_discord_py_at_the_settings_and_restores_it() -> 
         restore()
     assert discord.http.Route.BASE == REAL_BASE
     assert discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY is gateway
+
+
+async def test_the_bot_waits_for_an_unreachable_discord_then_connects(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: Any
+) -> None:
+    port = free_port()  # nothing listens here yet: Discord is "down"
+    fake = FakeDiscord(token=TOKEN)
+    down = FakeDiscord(token=TOKEN)
+    down.url = f"http://127.0.0.1:{port}"  # only for its api_base / gateway_url
+    settings = settings_for(down, tmp_path / "store", discord_token=TOKEN)
+    caplog.set_level(logging.INFO)
+    waits = [r for r in caplog.records if "cannot reach Discord" in r.getMessage()]
+    task = asyncio.create_task(run(settings, embeddings=DeterministicFakeEmbedding(size=32),
+                                   backoff=Backoff(first=0.1, cap=0.4)))
+    try:
+        for _ in range(int(T / 0.02)):
+            waits = [r for r in caplog.records if "cannot reach Discord" in r.getMessage()]
+            if len(waits) >= 3 or task.done():
+                break
+            await asyncio.sleep(0.02)
+        assert not task.done(), task.result()  # it did not give up
+        await fake.start(port)  # Discord is back
+        for _ in range(int(T / 0.02)):
+            if fake.identifies or task.done():
+                break
+            await asyncio.sleep(0.02)
+        assert fake.identifies, "the bot connected once Discord answered"
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await fake.stop()
+
+    assert [r.levelno for r in waits] == [logging.WARNING] * len(waits) and all(r.exc_info is None for r in waits)
+    lines = [r.getMessage() for r in waits]
+    assert f"cannot reach Discord at http://127.0.0.1:{port}/api/v10" in lines[0]
+    assert "next attempt in 0.1 s (attempt 1)" in lines[0]
+    assert "next attempt in 0.2 s (attempt 2)" in lines[1]  # the wait grows
+    assert "next attempt in 0.4 s (attempt 3)" in lines[2]
+    assert "Traceback" not in capsys.readouterr().err
+    assert not [r for r in caplog.records if "Unclosed" in r.getMessage()]
+
+
+def test_serve_says_in_one_line_what_it_waits_for(tmp_path: Path) -> None:
+    """`newsbot serve` with Discord unreachable: a warning naming Discord and the next attempt,
+    no traceback, still running."""
+    base = f"http://127.0.0.1:{free_port()}"
+    env = {**os.environ, "DISCORD_TOKEN": "x", "DISCORD_API_BASE": base, "STORE_DIR": str(tmp_path / "store"),
+           "COLUMNS": "300", "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve"], env=env, cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        lines: list[str] = []
+        assert process.stdout is not None
+        while time.monotonic() < deadline and len([x for x in lines if "cannot reach Discord" in x]) < 2:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+        assert process.poll() is None, "".join(lines)  # still waiting, not crashed
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    waits = [x for x in lines if "cannot reach Discord" in x]
+    assert len(waits) == 2, "".join(lines)
+    assert f"cannot reach Discord at {base}" in waits[0] and "next attempt in 1 s (attempt 1)" in waits[0]
+    assert "next attempt in 2 s (attempt 2)" in waits[1]
+    assert "Traceback" not in "".join(lines)
