@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -203,7 +204,7 @@ async def test_an_answer_from_the_real_server_streams_into_the_thread(
     answer (or the extractive one), and nothing pings anyone."""
     fake = fake_discord
     # ~600 tokens of passages fit gemma's 2048-token window with the prompt and the reply.
-    llm = {"llm_model": "openai:gemma", "llm_base_url": llama_base_url, "llm_api_key": "none",
+    llm = {"llm_model": "openai:gemma", "llm_base_url": llama_base_url, "llm_api_key": SecretStr("none"),
            "llm_timeout": 120.0, "llm_context_tokens": 600}
     model = build_chat_model(news_stack.settings.model_copy(update=llm), max_tokens=160)
     async with llm_app(news_stack, local_embeddings, chat_model=model, **llm) as app:
