@@ -113,20 +113,24 @@ class Conversation(commands.Cog):
 
     async def show(self, items: AsyncGenerator[str | Answer, None], reply: StreamedReply) -> None:
         """Show the engine's drafts in `reply` as they come, then the verified answer with its
-        sources and feedback buttons in their place. Raises what the engine raises; once a draft
-        is shown, the error's friendly sentence replaces it and nothing is raised."""
+        sources and feedback buttons in their place. Raises what the engine raises, except once
+        a draft is shown: then the error's friendly sentence replaces the draft."""
+        answer: Answer | None = None
         try:
             async with aclosing(items):
                 async for item in items:
                     if isinstance(item, Answer):
-                        answer_id = await self.rateable(item)
-                        await reply.finish(render_answer(item), feedback_view(answer_id))
+                        answer = item  # the last item
                     else:
                         await reply.draft(item)
         except Exception as e:
             if reply.message is None:
                 raise
-            await reply.finish(friendly_message(e))  # not a half-written draft left standing
+            await reply.finish(friendly_message(e))  # no half-written draft left standing
+            return
+        assert answer is not None, "the engine's stream ended without an answer"
+        answer_id = await self.rateable(answer)
+        await reply.finish(render_answer(answer), feedback_view(answer_id))
 
     async def conversations(self, interaction: discord.Interaction) -> list[str]:
         """The conversations a slash command speaks for, its own first. In a DM or a thread the
@@ -197,7 +201,6 @@ class Conversation(commands.Cog):
                 await asyncio.to_thread(self.bot.state.add_thread, thread.id)
                 target = thread
         target_id: int = target.id  # type: ignore[attr-defined]
-
 
         async def send(text: str, view: discord.ui.View | None) -> discord.Message:
             return await target.send(text, allowed_mentions=NONE, view=view)
