@@ -24,15 +24,26 @@ from langchain_core.outputs import ChatGenerationChunk
 
 from bot.app import build_app
 from bot.formatting import DRAFT_MARK, render_answer
+from bot.errors import UNAVAILABLE
 from bot.state import BotState
 from bot.streaming import EDIT_INTERVAL
 from retrieval.citations import MARKER, audit
 from retrieval.conversation import LLM_UNAVAILABLE_NOTICE, InMemoryHistory
+from retrieval.errors import StoreUnavailableError
 from retrieval.llm import build_chat_model
 from retrieval.models import Answer
 from tests.bot_fixtures import NewsStack, make_bot
 from tests.fake_discord import FakeDiscord, RecordedRequest, pings, running_bot
-from tests.test_bot_e2e import CARLSBERG, assert_clean, custom_ids, is_final, mention, sources_of
+from tests.test_bot_e2e import (
+    CARLSBERG,
+    assert_clean,
+    assert_split_well,
+    custom_ids,
+    is_final,
+    long_answer,
+    mention,
+    sources_of,
+)
 
 T = 60.0
 SWEDEN = "200 jobs in Sweden"
@@ -65,6 +76,27 @@ class TypingChatModel(GenericFakeChatModel):
                 raise ConnectionError("connection reset by peer")
             await asyncio.sleep(self.pause)
             yield ChatGenerationChunk(message=AIMessageChunk(content=("" if i == 0 else " ") + word))
+
+
+class StreamingEngine:
+    """Stands in for the engine: yields `drafts` a `pause` apart, then `answer` (or raises `error`)."""
+
+    def __init__(self, real: Any, drafts: list[str], *, answer: Answer | None = None,
+                 error: Exception | None = None, pause: float = 0.6) -> None:
+        self.real, self.drafts, self.answer, self.error, self.pause = real, drafts, answer, error, pause
+        self.retriever = real.retriever
+
+    async def stream_ask(self, conversation_id: str, question: str, **options: Any) -> AsyncIterator[str | Answer]:
+        for draft in self.drafts:
+            yield draft
+            await asyncio.sleep(self.pause)
+        if self.error is not None:
+            raise self.error
+        assert self.answer is not None
+        yield self.answer.model_copy(update={"question": question})
+
+    def today(self) -> Any:
+        return self.real.today()
 
 
 def typing_model(**options: Any) -> TypingChatModel:
@@ -190,6 +222,55 @@ async def test_the_extractive_answerer_sends_one_message_without_drafts(
 
     assert [r.method for r in fake.requests_to("*", messages)] == ["POST"]
     assert not sent.json["content"].endswith(DRAFT_MARK) and "**Sources**" in sent.json["content"]
+    assert_clean(fake)
+
+
+async def test_a_long_streamed_answer_ends_in_the_draft_message_and_follow_ups(
+    news_stack: NewsStack, fake_discord: FakeDiscord, state: BotState
+) -> None:
+    fake = fake_discord
+    answer = long_answer()
+    whole = render_answer(answer)
+    drafts = [answer.text[:n] for n in (40, 900, 2600, 6000)]  # the last is over 2,000 characters
+    engine = StreamingEngine(news_stack.engine, drafts, answer=answer, pause=1.1)  # each draft shown
+    async with running_bot(make_bot(news_stack, fake, state, engine=engine)):
+        thread_id = await mention(fake, "What did the harbour bridge inquiry find?")
+        messages = rf"/channels/{thread_id}/messages(/\d+)?"
+        await fake.wait_for_request("POST", messages, predicate=is_final, timeout=T)
+
+    requests = fake.requests_to("*", messages)
+    first = requests[0].response["id"]
+    edits = [r for r in requests if r.method == "PATCH"]
+    assert all(r.path.endswith(f"/messages/{first}") for r in edits)  # the draft message, edited
+    assert all(len(r.json["content"]) <= 2000 for r in requests)
+    shown = [r.json["content"] for r in requests if r.json["content"].endswith(DRAFT_MARK)]
+    assert len(shown) == len(drafts)  # the 6,000-character draft too, cut to one message
+    # The answer: the first piece in the draft's place, the others as new messages after it.
+    pieces = [edits[-1].json["content"]] + [r.json["content"] for r in requests if r.index > edits[-1].index]
+    assert_split_well(pieces, whole)
+    assert [is_final(r) for r in requests if r.index >= edits[-1].index] == [False] * (len(pieces) - 1) + [True]
+    assert all(r.json["allowed_mentions"] == {"parse": []} for r in requests)
+    assert_clean(fake)
+
+
+async def test_an_error_after_the_first_draft_replaces_the_draft(
+    news_stack: NewsStack, fake_discord: FakeDiscord, state: BotState
+) -> None:
+    fake = fake_discord
+    error = StoreUnavailableError("Chroma at http://10.0.0.5:8000 refused the connection")
+    engine = StreamingEngine(news_stack.engine, ["Carlsberg plans", "Carlsberg plans to cut"], error=error)
+    async with running_bot(make_bot(news_stack, fake, state, engine=engine)):
+        thread_id = await mention(fake, CARLSBERG)
+        messages = rf"/channels/{thread_id}/messages(/\d+)?"
+        replaced = await fake.wait_for_request(
+            "PATCH", messages, predicate=lambda r: r.json["content"] == UNAVAILABLE, timeout=T
+        )
+        await asyncio.sleep(2 * EDIT_INTERVAL)
+
+    requests = fake.requests_to("*", messages)
+    assert requests[0].method == "POST" and requests[0].json["content"].endswith(DRAFT_MARK)
+    assert requests[-1] is replaced  # the draft became the friendly sentence; nothing after it
+    assert fake.message(int(replaced.response["id"]))["content"] == UNAVAILABLE
     assert_clean(fake)
 
 

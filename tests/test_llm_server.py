@@ -135,7 +135,7 @@ class StaticRetriever:
     def __init__(self, passages: list[Passage]) -> None:
         self.passages = passages
 
-    def search(self, query: str, *, k: int = 10, filters: SearchFilters | None = None) -> list[Passage]:
+    async def asearch(self, query: str, *, k: int = 10, filters: SearchFilters | None = None) -> list[Passage]:
         return self.passages[:k]
 
     def outlets(self) -> list[str]:
