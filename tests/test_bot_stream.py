@@ -270,7 +270,8 @@ async def test_an_error_after_the_first_draft_replaces_the_draft(
     requests = fake.requests_to("*", messages)
     assert requests[0].method == "POST" and requests[0].json["content"].endswith(DRAFT_MARK)
     assert requests[-1] is replaced  # the draft became the friendly sentence; nothing after it
-    assert fake.message(int(replaced.response["id"]))["content"] == UNAVAILABLE
+    shown = fake.message(int(replaced.response["id"]))
+    assert shown is not None and shown["content"] == UNAVAILABLE
     assert_clean(fake)
 
 
