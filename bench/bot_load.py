@@ -51,7 +51,8 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -346,6 +347,11 @@ class SlottedEngine:
     async def ask(self, conversation_id: str, question: str, **options: Any) -> Any:
         async with self.slots:
             return await self.inner.ask(conversation_id, question, **options)
+
+    async def stream_ask(self, conversation_id: str, question: str, **options: Any) -> AsyncIterator[Any]:
+        async with self.slots, aclosing(self.inner.stream_ask(conversation_id, question, **options)) as items:
+            async for item in items:
+                yield item
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -1,4 +1,5 @@
-"""Answers as Discord messages: `[n]` markers, a short sources list, 2,000-character pieces."""
+"""Answers as Discord messages: `[n]` markers, a short sources list, 2,000-character pieces, and
+the draft shown while a language model writes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from retrieval.text import format_date
 
 MESSAGE_LIMIT = 2000
 MAX_SOURCES = 5
+DRAFT_MARK = "…"  # ends a draft: the text is still being written and not yet checked
 
 
 def when(value: date | datetime | None) -> str:
@@ -51,6 +53,13 @@ def render_answer(answer: Answer) -> str:
         closest = "\n".join(source_line(None, p) for p in answer.closest[:MAX_SOURCES])
         parts.append("**Closest articles**\n" + closest)
     return "\n\n".join(p for p in parts if p)
+
+
+def render_draft(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """The answer written so far as one message: at most `limit` characters (the rest waits for
+    the verified answer), ending in `DRAFT_MARK`, without sources (nothing is verified yet)."""
+    shown = split_message(text, limit - len(DRAFT_MARK) - 1)
+    return f"{shown[0]} {DRAFT_MARK}" if shown else DRAFT_MARK
 
 
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:

@@ -1,6 +1,7 @@
 """The conversation engine behind `newsbot ask`, `newsbot chat` and the Discord bot.
 
-`ConversationEngine.ask(conversation_id, question)`:
+`ConversationEngine.stream_ask(conversation_id, question)` yields the answer text as the language
+model writes it (drafts), then the verified `Answer`; `ask` returns just that `Answer`. Both:
 
 1. reads the filters the question states (`parse_filters`: outlet, dates, "latest") and merges
    them with explicit ones;
@@ -20,14 +21,13 @@ Async only: blocking work (embedding, retrieval, SQLite) runs in worker threads;
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import re
 import sqlite3
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import closing
+from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing, closing
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -49,9 +49,6 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
 log = logging.getLogger(__name__)
-
-# Receives the answer text as it is produced (a draft the returned `Answer` replaces).
-DeltaCallback = Callable[[str], Awaitable[None] | None]
 
 LLM_UNAVAILABLE_NOTICE = (
     "The language model is unavailable right now; this answer was extracted from the articles."
@@ -359,25 +356,55 @@ class ConversationEngine:
         question: str,
         *,
         filters: SearchFilters | None = None,
-        on_delta: DeltaCallback | None = None,
+        today: date | None = None,
     ) -> Answer:
+        """Answer `question` in the conversation and remember the turn; return the verified
+        `Answer`. The same as `stream_ask` without the drafts, and raises what it raises."""
+        return await _final(self.stream_ask(conversation_id, question, filters=filters, today=today))
+
+    async def stream_ask(
+        self,
+        conversation_id: str,
+        question: str,
+        *,
+        filters: SearchFilters | None = None,
+        today: date | None = None,
+    ) -> AsyncGenerator[str | Answer, None]:
         """Answer `question` in the conversation and remember the turn.
 
-        `filters` (e.g. from slash-command options) win over filters stated in the question.
-        `on_delta` receives the answer text as it is produced (a draft; the returned `Answer` is
-        the verified one). Raises RetrievalError subclasses from retrieval (EmptyIndexError,
-        StoreUnavailableError...); an unavailable language model is not an error: the extractive
-        answer comes back with a notice.
+        Yields the answer text written so far each time the language model adds to it (a draft:
+        unverified, to show as such), then exactly one `Answer`: the verified one, which replaces
+        the draft, once the turn is recorded. The extractive answerer writes no drafts: only the
+        `Answer` comes. Iterate to the end or close the iterator (`contextlib.aclosing`): it holds
+        the conversation's turn until then.
+
+        `filters` (e.g. from slash-command options) win over filters stated in the question;
+        `today` resolves relative dates ("last week"), by default the engine's clock. Raises
+        RetrievalError subclasses from retrieval (EmptyIndexError, StoreUnavailableError...); an
+        unavailable language model is not an error: the extractive answer comes with a notice.
         """
         question = question.strip()
         if not question:
-            return Answer(question="", text="Ask a question about the news.", abstained=True)
+            yield Answer(question="", text="Ask a question about the news.", abstained=True)
+            return
         lock = self._locks.get(conversation_id)
         if lock is None:
             lock = asyncio.Lock()
             self._locks[conversation_id] = lock
         async with lock:  # turns of one conversation stay in order
-            return await self._ask(conversation_id, question, filters, on_delta)
+            history = await asyncio.to_thread(self.history.turns, conversation_id)
+            retrieved = await self.retrieve(question, history, explicit=filters, today=today)
+            answer: Answer | None = None
+            async with aclosing(self._answer_stream(question, retrieved)) as items:
+                async for item in items:
+                    if isinstance(item, Answer):
+                        answer = item
+                    else:
+                        yield item
+            assert answer is not None  # _answer_stream always ends with one
+            turn = self._turn(question, retrieved.standalone, answer, retrieved.filters)
+            await asyncio.to_thread(self.history.add, conversation_id, turn, answer)
+        yield answer
 
     async def last_answer(self, conversation_id: str) -> Answer | None:
         """Return the last answer of the conversation (for /sources), or None."""
@@ -422,46 +449,40 @@ class ConversationEngine:
         passages = await self.retriever.asearch(standalone, k=k or self.settings.retrieval_k, filters=filters)
         return Retrieved(standalone=standalone, filters=filters, passages=passages)
 
-    async def answer_retrieved(
-        self, question: str, retrieved: Retrieved, *, on_delta: DeltaCallback | None = None
-    ) -> Answer:
+    async def answer_retrieved(self, question: str, retrieved: Retrieved) -> Answer:
         """Answer from what `retrieve` found (its first settings.retrieval_k passages); an
         unavailable language model gives the extractive answer with a notice."""
+        return await _final(self._answer_stream(question, retrieved))
+
+    async def _answer_stream(self, question: str, retrieved: Retrieved) -> AsyncGenerator[str | Answer, None]:
+        """Drafts (the text so far) while a streaming answerer writes, then the `Answer`."""
         passages = retrieved.passages[: self.settings.retrieval_k]
+        answer: Answer | None = None
         try:
-            if on_delta is None:
+            if isinstance(self.answerer, ExtractiveAnswerer):
+                # It writes its whole text at once: a draft would only be the answer twice.
                 answer = await self.answerer.answer(retrieved.standalone, passages)
             else:
-                final: Answer | None = None
-                async for item in self.answerer.stream(retrieved.standalone, passages):
-                    if isinstance(item, Answer):
-                        final = item
-                    elif item and inspect.isawaitable(result := on_delta(item)):
-                        await result
-                if final is None:
+                draft = ""
+                # Closed at once when our consumer stops early: the model's HTTP stream with it.
+                stream = self.answerer.stream(retrieved.standalone, passages)
+                async with aclosing(stream) as items:  # type: ignore[type-var]  # async generators
+                    async for item in items:
+                        if isinstance(item, Answer):
+                            answer = item
+                        elif item:
+                            draft += item
+                            if draft.strip():
+                                yield draft
+                if answer is None:
                     raise LLMUnavailableError(f"the {self.answerer.name} answerer's stream ended without an answer")
-                answer = final
         except LLMUnavailableError as e:
             log.warning("answering extractively: %s", e)
             answer = await self.fallback.answer(retrieved.standalone, passages)
             answer.notice = LLM_UNAVAILABLE_NOTICE
-        return answer.model_copy(
+        yield answer.model_copy(
             update={"question": question, "standalone_question": retrieved.standalone, "filters": retrieved.filters}
         )
-
-    async def _ask(
-        self,
-        conversation_id: str,
-        question: str,
-        explicit: SearchFilters | None,
-        on_delta: DeltaCallback | None,
-    ) -> Answer:
-        history = await asyncio.to_thread(self.history.turns, conversation_id)
-        retrieved = await self.retrieve(question, history, explicit=explicit)
-        answer = await self.answer_retrieved(question, retrieved, on_delta=on_delta)
-        turn = self._turn(question, retrieved.standalone, answer, retrieved.filters)
-        await asyncio.to_thread(self.history.add, conversation_id, turn, answer)
-        return answer
 
     def _turn(self, question: str, standalone: str, answer: Answer, filters: SearchFilters) -> Turn:
         """The turn to keep, cut to fit the history budget on its own."""
@@ -507,6 +528,15 @@ class ConversationEngine:
         if not first or len(first) > max(300, 4 * len(question)):
             return ""
         return first
+
+async def _final(items: AsyncGenerator[str | Answer, None]) -> Answer:
+    """The `Answer` that ends `items`, the drafts before it skipped."""
+    async with aclosing(items):
+        async for item in items:
+            if isinstance(item, Answer):
+                return item
+    raise AssertionError("the answer stream ended without an Answer")
+
 
 def merge_filters(explicit: SearchFilters | None, stated: SearchFilters) -> SearchFilters:
     """Explicit filters win field by field; the question's fill the rest."""

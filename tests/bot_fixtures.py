@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -253,6 +253,12 @@ class ScriptedEngine:
             raise self.error
         assert self.answer is not None
         return self.answer.model_copy(update={"question": question})
+
+    async def stream_ask(
+        self, conversation_id: str, question: str, *, filters: SearchFilters | None = None
+    ) -> AsyncIterator[Answer]:
+        """`ask`'s answer, without drafts (as the extractive answerer streams)."""
+        yield await self.ask(conversation_id, question, filters=filters)
 
     def today(self) -> Any:
         from datetime import date

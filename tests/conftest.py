@@ -47,6 +47,18 @@ def local_embeddings() -> Iterator[object]:
     yield LocalEmbeddings("all-MiniLM-L6-v2")
 
 
+@pytest.fixture(scope="session")
+def llama_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """llama.cpp serving gemma-3-270m on a free port (one per session, for the LLM and the bot
+    tests): 2048 tokens of context, 2 threads."""
+    from tests.llm_server import assemble_model, start_llama_server
+
+    model = assemble_model(tmp_path_factory.mktemp("gguf"))
+    server = start_llama_server(model, n_ctx=2048, threads=2)
+    yield server.base_url
+    server.close()
+
+
 # Fixtures of the bot's end-to-end tests (shared so the session-scoped store is built once).
 from tests.bot_fixtures import news_stack  # noqa: E402,F401
 from tests.fake_discord import fake_discord  # noqa: E402,F401

@@ -309,6 +309,7 @@ class RecordedRequest:
     status: int = 0
     response: Any = None
     unhandled: bool = False
+    at: float = 0.0  # time.monotonic() when it arrived (how often the bot edits a message)
 
 
 @dataclass
@@ -1914,6 +1915,7 @@ class FakeDiscord:
             json=body,
             files=files,
             headers=dict(request.headers),
+            at=time.monotonic(),
         )
         self.requests.append(rec)
         try:

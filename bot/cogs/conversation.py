@@ -11,6 +11,8 @@ import asyncio
 import logging
 import re
 import uuid
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 import discord
@@ -20,6 +22,7 @@ from discord.ext import commands
 from bot.client import send_ephemeral
 from bot.errors import friendly_message
 from bot.formatting import render_answer, sources_detail, split_message
+from bot.streaming import StreamedReply
 from retrieval.models import Answer, SearchFilters
 from retrieval.query import parse_date_option
 
@@ -108,6 +111,27 @@ class Conversation(commands.Cog):
         await asyncio.to_thread(self.bot.state.save_rateable, answer_id, answer)
         return answer_id
 
+    async def show(self, items: AsyncGenerator[str | Answer, None], reply: StreamedReply) -> None:
+        """Show the engine's drafts in `reply` as they come, then the verified answer with its
+        sources and feedback buttons in their place. Raises what the engine raises, except once
+        a draft is shown: then the error's friendly sentence replaces the draft."""
+        answer: Answer | None = None
+        try:
+            async with aclosing(items):
+                async for item in items:
+                    if isinstance(item, Answer):
+                        answer = item  # the last item
+                    else:
+                        await reply.draft(item)
+        except Exception as e:
+            if reply.message is None:
+                raise
+            await reply.finish(friendly_message(e))  # no half-written draft left standing
+            return
+        assert answer is not None, "the engine's stream ended without an answer"
+        answer_id = await self.rateable(answer)
+        await reply.finish(render_answer(answer), feedback_view(answer_id))
+
     async def conversations(self, interaction: discord.Interaction) -> list[str]:
         """The conversations a slash command speaks for, its own first. In a DM or a thread the
         bot opened: that channel's. Elsewhere in a server: the member's `/ask` conversation in
@@ -178,17 +202,14 @@ class Conversation(commands.Cog):
                 target = thread
         target_id: int = target.id  # type: ignore[attr-defined]
 
+        async def send(text: str, view: discord.ui.View | None) -> discord.Message:
+            return await target.send(text, allowed_mentions=NONE, view=view)
+
         try:
             async with target.typing():
-                answer = await self.bot.engine.ask(str(target_id), question)
+                await self.show(self.bot.engine.stream_ask(str(target_id), question), StreamedReply(send))
         except Exception as e:  # one friendly sentence, the traceback in the log
             await target.send(friendly_message(e), allowed_mentions=NONE)
-            return
-        answer_id = await self.rateable(answer)
-        pieces = split_message(render_answer(answer))
-        for i, piece in enumerate(pieces):
-            view = feedback_view(answer_id) if i == len(pieces) - 1 else None
-            await target.send(piece, allowed_mentions=NONE, view=view)
 
     # --- slash commands -----------------------------------------------------------------------
     @app_commands.command(name="ask", description="Ask a question about the news; the answer cites its sources.")
@@ -212,14 +233,16 @@ class Conversation(commands.Cog):
         await interaction.response.defer(thinking=True)
         filters = SearchFilters(outlets=[outlet] if outlet else [], since=day)
         [conversation, *_] = await self.conversations(interaction)
-        answer = await self.bot.engine.ask(conversation, question, filters=filters)
-        answer_id = await self.rateable(answer)
-        pieces = split_message(render_answer(answer))
-        for i, piece in enumerate(pieces):
-            if i == len(pieces) - 1:
-                await interaction.followup.send(piece, allowed_mentions=NONE, view=feedback_view(answer_id))
-            else:
-                await interaction.followup.send(piece, allowed_mentions=NONE)
+
+        async def send(text: str, view: discord.ui.View | None) -> discord.Message:
+            # The first follow-up takes the place of the deferred "thinking..." response.
+            if view is None:
+                return await interaction.followup.send(text, allowed_mentions=NONE, wait=True)
+            return await interaction.followup.send(text, allowed_mentions=NONE, view=view, wait=True)
+
+        # Errors before the first draft reach the tree's handler: a private friendly sentence.
+        items = self.bot.engine.stream_ask(conversation, question, filters=filters)
+        await self.show(items, StreamedReply(send))
 
     @app_commands.command(name="sources", description="Show the passages behind the last answer in this channel.")
     async def sources(self, interaction: discord.Interaction) -> None:
