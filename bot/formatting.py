@@ -6,8 +6,13 @@ import re
 from collections.abc import Sequence
 from datetime import date, datetime
 
+from typing import TYPE_CHECKING
+
 from retrieval.models import Answer, Citation, Passage
 from retrieval.text import format_date
+
+if TYPE_CHECKING:
+    from retrieval.briefing import Briefing
 
 MESSAGE_LIMIT = 2000
 MAX_SOURCES = 5
@@ -104,3 +109,36 @@ def sources_detail(answer: Answer, limit: int = 300) -> str:
             quote = quote[: limit - 1].rsplit(" ", 1)[0] + "…"
         blocks.append(f"{source_line(c.n, c.passage)}\n> {quote}")
     return "\n\n".join(blocks)
+
+
+MAX_STORY_SOURCES = 3
+
+
+def render_briefing(briefing: Briefing) -> str:
+    """The briefing as one text (split it with `split_message`): a heading, then each story as
+    one paragraph (its lead sentence with `[n]` markers) over the links to its articles, at most
+    `MAX_STORY_SOURCES` a story. A blank line separates stories, so a split never cuts one."""
+    span = " to ".join(dict.fromkeys(when(d) for d in (briefing.since, briefing.until) if d))
+    about = f" on {briefing.topic}" if briefing.topic else ""
+    source = f" from {', '.join(briefing.outlets)}" if briefing.outlets else ""
+    if not briefing.stories:
+        where = f" of {span}" if span else ""
+        return f"No indexed article{about}{source}{where} to brief on."
+    blocks = [f"**Briefing{about}{source}: {span}** ({_count(len(briefing.stories), 'story', 'stories')}, {_count(briefing.articles, 'article', 'articles')})"]
+    n = 0
+    for i, story in enumerate(briefing.stories, start=1):
+        shown = story.articles[:MAX_STORY_SOURCES]
+        numbers = list(range(n + 1, n + len(shown) + 1))
+        n += len(shown)
+        markers = "".join(f"[{k}]" for k in numbers)
+        lead = escape_markdown_link_text(story.lead)
+        lines = [f"**{i}.** {lead} {markers}"]
+        lines += [source_line(k, p) for k, p in zip(numbers, shown, strict=True)]
+        if len(story.articles) > len(shown):
+            lines.append(f"… and {len(story.articles) - len(shown)} more articles")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
