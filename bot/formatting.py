@@ -13,6 +13,7 @@ from retrieval.text import format_date
 
 if TYPE_CHECKING:
     from retrieval.briefing import Briefing
+    from retrieval.watches import WatchMatch
 
 MESSAGE_LIMIT = 2000
 MAX_SOURCES = 5
@@ -142,3 +143,18 @@ def render_briefing(briefing: Briefing) -> str:
 
 def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
+
+
+def render_watch_posts(watch_id: int, topic: str, matches: Sequence[WatchMatch], digest_over: int) -> list[str]:
+    """The messages a watch posts for one ingest's matches: one message a story (its title as a
+    link, outlet, date and lead sentence), or, for more than `digest_over` stories, one digest
+    (split at Discord's limit between stories)."""
+    name = escape_markdown_link_text(topic)
+
+    def entry(match: WatchMatch) -> str:
+        return f"{source_line(None, match.article)}\n> {escape_markdown_link_text(match.lead)}"
+
+    if len(matches) <= digest_over:
+        return [f"**New on {name}** (watch {watch_id})\n{entry(m)}" for m in matches]
+    heading = f"**{len(matches)} new stories on {name}** (watch {watch_id})"
+    return split_message("\n\n".join([heading, *(entry(m) for m in matches)]))

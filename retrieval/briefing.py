@@ -176,7 +176,7 @@ def _brief(
     where = schema.first_chunks(names, _ts(start), _ts(end))
     got = store.collection.get(where=where, include=["documents", "metadatas"])
     articles = [
-        _article(chunk_id, text or "", meta)
+        article_passage(chunk_id, text or "", meta)
         for chunk_id, text, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
     ]
     if topic:
@@ -218,7 +218,8 @@ def _newest_ts(store: Any, outlets: list[str] | None) -> int | None:
     return max(stamps) if stamps else None
 
 
-def _article(chunk_id: str, text: str, meta: schema.Metadata) -> Passage:
+def article_passage(chunk_id: str, text: str, meta: schema.Metadata) -> Passage:
+    """A stored chunk as a `Passage` (no scores): briefings and watches read first chunks so."""
     m = ChunkMeta.from_metadata(chunk_id, meta)
     return Passage(
         chunk_id=chunk_id, text=text, source_id=m.source_id, story_id=m.story_id, title=m.title, url=m.url,

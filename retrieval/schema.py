@@ -153,6 +153,11 @@ def first_chunks(
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+def first_chunks_of(source_ids: Sequence[str]) -> dict[str, Any]:
+    """The Chroma `where` that keeps the first chunk (title, link and lead) of these articles."""
+    return {"$and": [of_articles(source_ids), {CHUNK_INDEX: 0}]}
+
+
 def of_articles(source_ids: Sequence[str]) -> dict[str, Any]:
     """The Chroma `where` that keeps the chunks of these articles."""
     return {SOURCE_ID: {"$in": list(source_ids)}}
