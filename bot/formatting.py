@@ -119,7 +119,10 @@ def render_briefing(briefing: Briefing) -> str:
     """The briefing as one text (split it with `split_message`): a heading, then each story as
     one paragraph (its lead sentence with `[n]` markers) over the links to its articles, at most
     `MAX_STORY_SOURCES` a story. A blank line separates stories, so a split never cuts one."""
-    span = " to ".join(dict.fromkeys(when(d) for d in (briefing.since, briefing.until) if d))
+    since, until = when(briefing.since), when(briefing.until)
+    span = f"{since} to {until}" if since and until and since != until else since or until
+    if since and not until:
+        span = f"since {since}"
     about = f" on {briefing.topic}" if briefing.topic else ""
     source = f" from {', '.join(briefing.outlets)}" if briefing.outlets else ""
     if not briefing.stories:

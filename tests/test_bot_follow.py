@@ -169,3 +169,35 @@ async def test_a_watch_posts_each_new_story_once_across_copies_updates_and_resta
     assert stopped == f"Stopped watch {watch_id} ({TOPIC})."
     assert len(after_unwatch) == 2 and not any(FERRY_URL in m["content"] for m in after_unwatch)
     assert fake.rejected == []
+
+
+async def test_brief_lists_stories_with_links_in_valid_messages_that_ping_nobody(
+    news_stack: NewsStack, fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    state = BotState(tmp_path / "bot.sqlite")
+    async with running_bot(make_bot(news_stack, fake, state)):
+        ix = await fake.interaction("brief", {"since": "2005-03-01"})
+        assert (await ix.wait_for_response())["type"] == 5  # deferred: briefing reads the store
+        await ix.wait_for_reply(timeout=T)
+        await asyncio.sleep(0.5)
+        pieces = ix.followups  # the first replaces the "thinking" message
+        latest = await fake.interaction("brief", {"topic": "festival called off after floods"})
+        await latest.wait_for_reply(timeout=T)
+        about = "\n".join(m.get("content") or "" for m in latest.followups)
+        bad = await fake.interaction("brief", {"since": "the other day"})
+        refused = (await bad.wait_for_response())["data"]
+    state.close()
+
+    text = "\n\n".join(p.get("content") or "" for p in pieces)
+    assert text.startswith("**Briefing: since 1 March 2005** (10 stories, 14 articles)")
+    stories = re.findall(r"^\*\*(\d+)\.\*\* ", text, re.MULTILINE)
+    assert stories == [str(n) for n in range(1, len(stories) + 1)] and 5 <= len(stories) <= 10
+    for block in text.split("\n\n")[1:]:
+        lead, *sources = block.splitlines()
+        assert re.search(r"(\[\d+\])+$", lead), lead
+        assert sources and all(re.match(r"\[\d+\] \[.+\]\(<https?://[^>]+>\) - ", s) for s in sources), block
+    assert all(len(p.get("content") or "") <= 2000 for p in pieces)
+    assert "https://gazette.example/quillbury" in about and "BBC News" not in about
+    assert refused["flags"] & EPHEMERAL and "the other day" in refused["content"]
+    assert fake.rejected == []
