@@ -1,7 +1,7 @@
 """List pairs of articles published within two days of each other, most alike first, by the
 similarity `retrieval.briefing` groups stories with, so the threshold can be read off real pairs.
 
-    python bench/briefing_pairs.py ../shared/data/usatoday-rtqa/articles/2025-03.jsonl [--top 45]
+    python -m bench.briefing_pairs ../shared/data/usatoday-rtqa/articles/2025-03.jsonl [--top 45]
 """
 
 from __future__ import annotations

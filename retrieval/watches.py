@@ -37,6 +37,7 @@ class WatchMatch:
     article: Passage
     lead: str
     score: float
+    dense_score: float = 0.0  # of the best matching passage (what `MIN_DENSE` bars)
 
     @property
     def story_id(self) -> str:
@@ -72,7 +73,10 @@ def _match(
         first = firsts.get(p.source_id)
         if first is None or not is_about(p, min_dense):
             continue
-        match = WatchMatch(article=first, lead=lead_sentence(first.text) or first.title, score=p.score)
+        match = WatchMatch(
+            article=first, lead=lead_sentence(first.text) or first.title, score=p.score,
+            dense_score=p.dense_score or 0.0,
+        )
         matches.setdefault(match.story_id, match)  # results come best first
     log.debug("watch %r: %d of %d new articles match", topic, len(matches), len(new_ids))
     return list(matches.values())
