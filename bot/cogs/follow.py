@@ -51,7 +51,10 @@ class Follow(commands.Cog):
 
     async def cog_load(self) -> None:
         # A bot's first start takes the archive as seen: watches post what arrives from now on.
-        await asyncio.to_thread(self._unseen)
+        try:
+            await asyncio.to_thread(self._unseen)
+        except Exception as e:  # the catalog may come back; the watcher tries again
+            log.warning("could not read the catalog for the watches (%s: %s)", type(e).__name__, e)
         self.watcher.change_interval(seconds=self.bot.settings.watch_check_seconds)
         self.watcher.start()
 
@@ -205,13 +208,19 @@ class Follow(commands.Cog):
         """Match every watch against the articles indexed since the last check and post what
         matches, once per story. Returns how many messages were posted."""
         async with self._checking:
+            watches = await asyncio.to_thread(self.bot.state.watches)
+            if not watches:  # nothing to match: only keep up with what is indexed
+                new = await asyncio.to_thread(self._unseen)
+                if new:
+                    await asyncio.to_thread(self.bot.state.mark_seen, new)
+                return 0
             version = await asyncio.to_thread(self._current_version)
             if version == self._handled_version:
                 return 0
             new = await asyncio.to_thread(self._unseen)
             posted = 0
             if new:
-                for watch in await asyncio.to_thread(self.bot.state.watches):
+                for watch in watches:
                     posted += await self._run(watch, new)
                 await asyncio.to_thread(self.bot.state.mark_seen, new)
             self._handled_version = version
