@@ -139,7 +139,7 @@ def render_briefing(briefing: Briefing) -> str:
         lines = [f"**{i}.** {lead} {markers}"]
         lines += [source_line(k, p) for k, p in zip(numbers, shown, strict=True)]
         if len(story.articles) > len(shown):
-            lines.append(f"… and {len(story.articles) - len(shown)} more articles")
+            lines.append(f"… and {_count(len(story.articles) - len(shown), 'more article', 'more articles')}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from retrieval.models import Passage
 
 # Cosine similarity (all-MiniLM-L6-v2) of topic and passage at or above which a passage is about
-# the topic. bench/watches.py measures precision and recall over its topic set for a range of
-# values; this is the one it picked (README, "Watches").
+# the topic. Fitted with bench/watches.py on USA Today February-March 2025 (213 articles, 10
+# weeks, 7 topics): 0.40 gives precision 0.86 and recall 0.87, and 11 of the 51 passing mentions
+# fire (0.30: 0.66 / 0.92, 22; 0.50: 0.93 / 0.73, 4). The check on April-May is in the README.
 MIN_DENSE = 0.40
 
 
