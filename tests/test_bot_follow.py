@@ -201,3 +201,29 @@ async def test_brief_lists_stories_with_links_in_valid_messages_that_ping_nobody
     assert "https://gazette.example/quillbury" in about and "BBC News" not in about
     assert refused["flags"] & EPHEMERAL and "the other day" in refused["content"]
     assert fake.rejected == []
+
+
+def test_more_than_a_handful_of_new_stories_become_one_digest_and_each_links_its_article() -> None:
+    from datetime import UTC, datetime
+
+    from bot.formatting import render_watch_posts
+    from retrieval.models import Passage
+    from retrieval.watches import DIGEST_OVER, WatchMatch
+
+    matches = [
+        WatchMatch(
+            article=Passage(chunk_id=f"a{i}#0", text="", source_id=f"a{i}", story_id=f"a{i}", title=f"Story [{i}]",
+                            url=f"https://news.example/{i}", outlet="Gazette",
+                            published_at=datetime(2025, 3, i + 1, tzinfo=UTC)),
+            lead=f"Lead sentence {i} quoting @everyone.", score=1.0,
+        )
+        for i in range(DIGEST_OVER + 2)
+    ]
+    few = render_watch_posts(7, "floods", matches[:DIGEST_OVER], DIGEST_OVER)
+    digest = render_watch_posts(7, "floods", matches, DIGEST_OVER)
+
+    assert len(few) == DIGEST_OVER
+    assert few[0] == "**New on floods** (watch 7)\n[Story (0)](<https://news.example/0>) - Gazette, 1 March 2025\n" \
+                     "> Lead sentence 0 quoting @everyone."
+    assert len(digest) == 1 and digest[0].startswith(f"**{DIGEST_OVER + 2} new stories on floods** (watch 7)")
+    assert all(f"(<https://news.example/{i}>)" in digest[0] for i in range(DIGEST_OVER + 2))
