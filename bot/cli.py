@@ -226,6 +226,28 @@ def ask(
 
 
 @app.command()
+def brief(
+    topic: Annotated[str, typer.Argument(help="Only stories about this (default: all).")] = "",
+    outlet: OutletOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Brief on the top stories of a period (default: the day before the newest article)."""
+    from bot.formatting import render_briefing
+    from retrieval.briefing import brief as make_briefing
+
+    filters = _filters(outlet, since, until)
+
+    async def work(opened: App) -> Any:
+        return await make_briefing(
+            opened.retriever, since=filters.since, until=filters.until, topic=topic, outlets=filters.outlets
+        )
+
+    console.print(render_briefing(with_app(load_settings(store), work)), markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
 def chat(store: StoreOption = None) -> None:
     """Talk with newsbot in the terminal; follow-ups keep the conversation's context.
     Commands: /forget clears the memory, /quit leaves."""

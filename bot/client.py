@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-COGS = ("bot.cogs.conversation", "bot.cogs.lookup", "bot.cogs.admin")
+COGS = ("bot.cogs.conversation", "bot.cogs.lookup", "bot.cogs.admin", "bot.cogs.follow")
 
 
 def intents() -> discord.Intents:

@@ -7,8 +7,14 @@ import re
 from collections.abc import Sequence
 from datetime import date, datetime
 
+from typing import TYPE_CHECKING
+
 from retrieval.models import Answer, Citation, Passage
 from retrieval.text import format_date
+
+if TYPE_CHECKING:
+    from retrieval.briefing import Briefing
+    from retrieval.watches import WatchMatch
 
 MESSAGE_LIMIT = 2000
 MAX_SOURCES = 5
@@ -113,3 +119,54 @@ def sources_detail(answer: Answer, limit: int = 300) -> str:
             quote = quote[: limit - 1].rsplit(" ", 1)[0] + "…"
         blocks.append(f"{source_line(c.n, c.passage)}\n> {quote}")
     return "\n\n".join(blocks)
+
+
+MAX_STORY_SOURCES = 3
+
+
+def render_briefing(briefing: Briefing) -> str:
+    """The briefing as one text (split it with `split_message`): a heading, then each story as
+    one paragraph (its lead sentence with `[n]` markers) over the links to its articles, at most
+    `MAX_STORY_SOURCES` a story. A blank line separates stories, so a split never cuts one."""
+    since, until = when(briefing.since), when(briefing.until)
+    span = f"{since} to {until}" if since and until and since != until else since or until
+    if since and not until:
+        span = f"since {since}"
+    about = f" on {briefing.topic}" if briefing.topic else ""
+    source = f" from {', '.join(briefing.outlets)}" if briefing.outlets else ""
+    if not briefing.stories:
+        where = f" of {span}" if span else ""
+        return f"No indexed article{about}{source}{where} to brief on."
+    blocks = [f"**Briefing{about}{source}: {span}** ({_count(len(briefing.stories), 'story', 'stories')}, {_count(briefing.articles, 'article', 'articles')})"]
+    n = 0
+    for i, story in enumerate(briefing.stories, start=1):
+        shown = story.articles[:MAX_STORY_SOURCES]
+        numbers = list(range(n + 1, n + len(shown) + 1))
+        n += len(shown)
+        markers = "".join(f"[{k}]" for k in numbers)
+        lead = escape_markdown_link_text(story.lead)
+        lines = [f"**{i}.** {lead} {markers}"]
+        lines += [source_line(k, p) for k, p in zip(numbers, shown, strict=True)]
+        if len(story.articles) > len(shown):
+            lines.append(f"… and {_count(len(story.articles) - len(shown), 'more article', 'more articles')}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def render_watch_posts(watch_id: int, topic: str, matches: Sequence[WatchMatch], digest_over: int) -> list[str]:
+    """The messages a watch posts for one ingest's matches: one message a story (its title as a
+    link, outlet, date and lead sentence), or, for more than `digest_over` stories, one digest
+    (split at Discord's limit between stories)."""
+    name = escape_markdown_link_text(topic)
+
+    def entry(match: WatchMatch) -> str:
+        return f"{source_line(None, match.article)}\n> {escape_markdown_link_text(match.lead)}"
+
+    if len(matches) <= digest_over:
+        return [f"**New on {name}** (watch {watch_id})\n{entry(m)}" for m in matches]
+    heading = f"**{len(matches)} new stories on {name}** (watch {watch_id})"
+    return split_message("\n\n".join([heading, *(entry(m) for m in matches)]))

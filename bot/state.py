@@ -1,5 +1,5 @@
 """What the bot remembers across restarts (SQLite beside the store): the threads it answers in
-without a mention, and the votes on its answers.
+without a mention, the votes on its answers, and the topic watches with what each has posted.
 
 The answers themselves live in the conversation history (`/sources` reads them there); this
 file keeps, per answer id, only what a vote records: the question and the cited sources.
@@ -11,6 +11,8 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval.models import Answer
@@ -26,7 +28,33 @@ CREATE TABLE IF NOT EXISTS feedback (
     click_id INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (answer_id, user_id)
 );
+CREATE TABLE IF NOT EXISTS watches (
+    watch_id INTEGER PRIMARY KEY AUTOINCREMENT, guild_id INTEGER, channel_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL, topic TEXT NOT NULL, outlet TEXT NOT NULL, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS watch_posts (
+    watch_id INTEGER NOT NULL, story_id TEXT NOT NULL, source_id TEXT NOT NULL, title TEXT NOT NULL,
+    posted REAL NOT NULL, PRIMARY KEY (watch_id, story_id)
+);
+-- The articles (and their fingerprints) watches have been matched against: anything else in the
+-- catalog is new or updated.
+CREATE TABLE IF NOT EXISTS watch_seen (source_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS state_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+@dataclass(frozen=True)
+class Watch:
+    """A saved search that posts new stories into a channel (a guild's, or a user's DMs when
+    `guild_id` is None)."""
+
+    watch_id: int
+    guild_id: int | None
+    channel_id: int
+    user_id: int
+    topic: str
+    outlet: str = ""
+    last_title: str = ""
 
 
 def cited_sources(answer: Answer) -> list[dict[str, object]]:
@@ -137,6 +165,80 @@ class BotState:
             {"answer_id": a, "user_id": u, "helpful": bool(h), "question": q, "sources": json.loads(s)}
             for a, u, h, q, s in rows
         ]
+
+    # --- watches ------------------------------------------------------------------------------
+    def add_watch(self, guild_id: int | None, channel_id: int, user_id: int, topic: str, outlet: str = "") -> Watch:
+        """Save a watch; return it with its id."""
+        with self._lock, self._db:
+            cursor = self._db.execute(
+                "INSERT INTO watches (guild_id, channel_id, user_id, topic, outlet, created) VALUES (?, ?, ?, ?, ?, ?)",
+                (guild_id, channel_id, user_id, topic, outlet, time.time()),
+            )
+        return Watch(int(cursor.lastrowid or 0), guild_id, channel_id, user_id, topic, outlet)
+
+    def remove_watch(self, watch_id: int) -> bool:
+        """Delete a watch and what it posted; False when there is no such watch."""
+        with self._lock, self._db:
+            gone = self._db.execute("DELETE FROM watches WHERE watch_id = ?", (watch_id,)).rowcount
+            self._db.execute("DELETE FROM watch_posts WHERE watch_id = ?", (watch_id,))
+        return gone > 0
+
+    def watches(self, *, guild_id: int | None = None, channel_id: int | None = None) -> list[Watch]:
+        """The watches (of a guild, of a channel, or all), oldest first, each with the title of
+        the last story it posted."""
+        clauses, args = [], []
+        if guild_id is not None:
+            clauses.append("w.guild_id = ?")
+            args.append(guild_id)
+        if channel_id is not None:
+            clauses.append("w.channel_id = ?")
+            args.append(channel_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT w.watch_id, w.guild_id, w.channel_id, w.user_id, w.topic, w.outlet,"
+                " (SELECT title FROM watch_posts p WHERE p.watch_id = w.watch_id ORDER BY posted DESC LIMIT 1)"
+                f" FROM watches w {where} ORDER BY w.watch_id",
+                args,
+            ).fetchall()
+        return [Watch(r[0], r[1], r[2], r[3], r[4], r[5], r[6] or "") for r in rows]
+
+    def watch(self, watch_id: int) -> Watch | None:
+        return next((w for w in self.watches() if w.watch_id == watch_id), None)
+
+    def posted_stories(self, watch_id: int) -> set[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT story_id FROM watch_posts WHERE watch_id = ?", (watch_id,)).fetchall()
+        return {r[0] for r in rows}
+
+    def record_posts(self, watch_id: int, posts: Iterable[tuple[str, str, str]]) -> None:
+        """Remember that `watch_id` posted these (story_id, source_id, title): never again."""
+        now = time.time()
+        with self._lock, self._db:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO watch_posts VALUES (?, ?, ?, ?, ?)",
+                [(watch_id, story, source, title, now) for story, source, title in posts],
+            )
+
+    def unseen(self, fingerprints: Mapping[str, str]) -> dict[str, str]:
+        """Of the catalog's articles (source_id -> fingerprint), those not yet matched against
+        the watches as they are now: new ones and updated ones. On the very first call every
+        article counts as seen (a new bot does not post the archive): returns {}."""
+        with self._lock:
+            seen = dict(self._db.execute("SELECT source_id, fingerprint FROM watch_seen").fetchall())
+            started = self._db.execute("SELECT 1 FROM state_meta WHERE key = 'watch_baseline'").fetchone()
+        if started is None:
+            self.mark_seen(fingerprints)
+            with self._lock, self._db:
+                self._db.execute("INSERT OR REPLACE INTO state_meta VALUES ('watch_baseline', ?)", (str(time.time()),))
+            return {}
+        return {s: f for s, f in fingerprints.items() if f and seen.get(s) != f}
+
+    def mark_seen(self, fingerprints: Mapping[str, str]) -> None:
+        with self._lock, self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO watch_seen VALUES (?, ?)", [(s, f) for s, f in fingerprints.items() if f]
+            )
 
 
 def _migrate_answers(db: sqlite3.Connection) -> None:

@@ -139,6 +139,25 @@ def matches(
     return until_ts is None or (published_ts != NO_DATE and published_ts <= until_ts)
 
 
+def first_chunks(
+    outlets: Sequence[str] | None, since_ts: int | None, until_ts: int | None, *, dated: bool = False
+) -> dict[str, Any]:
+    """The Chroma `where` that keeps each article's first chunk (its title, link and lead) of
+    these outlets published in these inclusive epoch bounds (only dated ones with `dated`)."""
+    clauses: list[dict[str, Any]] = [{CHUNK_INDEX: 0}]
+    if dated:
+        clauses.append({PUBLISHED_TS: {"$ne": NO_DATE}})
+    filters = where(outlets, since_ts, until_ts)
+    if filters is not None:
+        clauses.extend(filters["$and"] if "$and" in filters else [filters])
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def first_chunks_of(source_ids: Sequence[str]) -> dict[str, Any]:
+    """The Chroma `where` that keeps the first chunk (title, link and lead) of these articles."""
+    return {"$and": [of_articles(source_ids), {CHUNK_INDEX: 0}]}
+
+
 def of_articles(source_ids: Sequence[str]) -> dict[str, Any]:
     """The Chroma `where` that keeps the chunks of these articles."""
     return {SOURCE_ID: {"$in": list(source_ids)}}

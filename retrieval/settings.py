@@ -136,6 +136,11 @@ class Settings(BaseSettings):
         0, description="Re-ingest FEEDS on this period in minutes (0 = no scheduled refresh)."
     )
 
+    watch_check_seconds: float = Field(
+        30, description="How often the bot checks the store for new articles to match its watches against."
+    )
+    watches_per_guild: int = Field(25, description="How many topic watches one server may have.")
+
     @field_validator("admin_role_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:

@@ -612,7 +612,8 @@ async def test_commands_are_synced_to_the_dev_guild_only(
     fake = fake_discord
     async with running_bot(make_bot(news_stack, fake, state, indexer=WatchedIndexer(news_stack.indexer))):
         synced = {c["name"]: c for c in fake.commands(fake.guild_id)}
-    assert set(synced) == {"ask", "sources", "forget", "search", "article", "stats", "help", "reindex", "remove"}
+    assert set(synced) == {"ask", "sources", "forget", "search", "article", "stats", "help", "reindex", "remove",
+        "brief", "watch", "watches", "unwatch"}
     assert fake.commands() == []  # global sync is `newsbot sync`, never at start-up
     manage_guild = "32"
     assert synced["reindex"]["default_member_permissions"] == manage_guild

@@ -134,9 +134,10 @@ async def test_sync_registers_the_commands_globally(
     settings = settings_for(fake, tmp_path / "store", discord_token=TOKEN)
     assert await sync_global(settings) == 0
     names = {c["name"] for c in fake.commands()}
-    assert names == {"ask", "sources", "forget", "search", "article", "stats", "help", "reindex", "remove"}
+    assert names == {"ask", "sources", "forget", "search", "article", "stats", "help", "reindex", "remove",
+        "brief", "watch", "watches", "unwatch"}
     assert fake.commands(fake.guild_id) == []
-    assert "synced 9 global commands" in capsys.readouterr().out
+    assert "synced 13 global commands" in capsys.readouterr().out
     assert not (tmp_path / "store").exists()  # a sync opens no store
 
     bad = settings_for(fake, tmp_path / "store", discord_token="wrong")
