@@ -25,7 +25,9 @@ demo: $(STAMP)
 	$(BIN)/newsbot stats
 	$(BIN)/newsbot ask "$(DEMO_QUESTION)"
 
+# mypy reads its settings and the packages to check from pyproject.toml.
 test: $(STAMP)
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
