@@ -48,12 +48,12 @@ def local_embeddings() -> Iterator[object]:
 
 
 # Fixtures of the bot's end-to-end tests (shared so the session-scoped store is built once).
-from tests.bot_fixtures import news_stack  # noqa: E402,F401
-from tests.fake_discord import fake_discord  # noqa: E402,F401
+from tests.support.bot_fixtures import news_stack  # noqa: E402,F401
+from tests.support.fake_discord import fake_discord  # noqa: E402,F401
 
 
 # --- Chroma server mode: a real `chroma run`, and store tests over both backends ----------------
-from tests.chroma_server import ChromaServer, server_settings  # noqa: E402
+from tests.support.chroma_server import ChromaServer, server_settings  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -19,14 +19,14 @@ import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from bot.state import BotState
-from tests.bot_fixtures import (
+from tests.support.bot_fixtures import (
     SHARED_BBC,
     NewsStack,
     WatchedIndexer,
     build_stack,
     make_bot,
 )
-from tests.fake_discord import (
+from tests.support.fake_discord import (
     CommandUnavailable,
     FakeDiscord,
     running_bot,

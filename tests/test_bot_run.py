@@ -20,8 +20,8 @@ from bot.__main__ import BAD_TOKEN, run
 from bot.endpoints import apply_endpoints
 from bot.sync import sync_global
 from retrieval.settings import Settings
-from tests.bot_fixtures import SHARED_BBC, build_stack
-from tests.fake_discord import FakeDiscord
+from tests.support.bot_fixtures import SHARED_BBC, build_stack
+from tests.support.fake_discord import FakeDiscord
 
 TOKEN = "MTA5NzQ.tok3n-that-must-never-be-logged.Zx81Qv"
 REAL_BASE = "https://discord.com/api/v10"

@@ -33,7 +33,7 @@ from retrieval.models import Answer, Passage, SearchFilters
 from retrieval.settings import Settings
 from retrieval.text import terms
 from retrieval.tokens import get_encoding
-from tests.answer_support import bbc_passages
+from tests.support.answer_support import bbc_passages
 
 BBC = Path(__file__).resolve().parents[2] / "shared" / "data" / "bbc"
 TODAY = date(2005, 3, 16)

@@ -27,7 +27,7 @@ from retrieval.extractive import ExtractiveAnswerer
 from retrieval.llm import ANSWER_SYSTEM_PROMPT, UNVERIFIED_NOTICE, LLMAnswerer, build_chat_model
 from retrieval.models import Answer, Passage, SearchFilters
 from retrieval.settings import Settings
-from tests.llm_server import SlowOpenAIServer, assemble_model, closed_port_url, start_llama_server
+from tests.support.llm_server import SlowOpenAIServer, assemble_model, closed_port_url, start_llama_server
 
 BBC = Path(__file__).resolve().parents[2] / "shared" / "data" / "bbc"
 MAX_TOKENS = 32
