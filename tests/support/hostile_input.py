@@ -161,12 +161,14 @@ GOOD_FILES: dict[str, tuple[str, bytes, str]] = {
 
 
 def folder_settings(base: Path) -> Settings:
+    """Settings on a store under `base`, ignoring any `.env`; files up to 20 MB are read."""
     return Settings(  # type: ignore[call-arg]
         store_dir=base / "store", max_file_mb=20, _env_file=None
     )
 
 
 def write_good(root: Path) -> None:
+    """Write the good corpus (`GOOD_FILES`) under `root`."""
     for name, data, _ in GOOD_FILES.values():
         if data:
             path = root / name
@@ -176,6 +178,7 @@ def write_good(root: Path) -> None:
 
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder the examples of one test module make their folders in."""
     return tmp_path_factory.mktemp("properties")
 
 
@@ -220,6 +223,7 @@ junk_files = st.lists(st.tuples(junk_suffixes, junk_bytes), min_size=1, max_size
 
 
 def write_junk(root: Path, files: list[tuple[str, bytes]]) -> list[Path]:
+    """Write each (suffix, bytes) of `files` under `root` and return the paths written."""
     paths = []
     for number, (suffix, data) in enumerate(files):
         # Half at the top, half in a subfolder beside the good files.
