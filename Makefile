@@ -25,7 +25,9 @@ demo: $(STAMP)
 	$(BIN)/newsbot stats
 	$(BIN)/newsbot ask "$(DEMO_QUESTION)"
 
+# mypy reads its settings and the packages to check from pyproject.toml.
 test: $(STAMP)
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
@@ -36,6 +38,7 @@ bench: $(STAMP)
 	$(PY) bench/retrieval.py --chunks 10000 --json bench/results/retrieval-10k.json
 	$(PY) bench/retrieval.py --chunks 100000 --json bench/results/retrieval-100k.json
 	$(PY) bench/bot_load.py --questions 50 --concurrency 50 --json bench/results/bot-load.json
+	$(PY) bench/event_loop.py --asks 6 --json bench/results/event-loop.json
 
 eval: $(STAMP)
 	mkdir -p bench/results

@@ -5,7 +5,7 @@
 The real `NewsBot` (over `bot.app.build_app`, offline extractive answerer, real
 all-MiniLM-L6-v2 model) runs over a store of BBC articles (the gold articles of the bbc-qa dev
 questions plus the first `--per-category` articles of each category, cached under
-data/bench-bot-store/). The fake Discord of the end-to-end tests (`tests/fake_discord.py`) runs
+data/bench-bot-store/). The fake Discord of the end-to-end tests (`tests/support/fake_discord.py`) runs
 in a process of its own, so the bot's process does the bot's work only (in the same process the
 fake would compete with the bot for the GIL, which Discord does not); the bot finds it through
 DISCORD_API_BASE / DISCORD_GATEWAY_URL, as in production.
@@ -75,8 +75,8 @@ from bot.endpoints import apply_endpoints  # noqa: E402
 from retrieval.embeddings import LocalEmbeddings  # noqa: E402
 from retrieval.settings import Settings  # noqa: E402
 from retrieval.store import get_collection  # noqa: E402
-from tests.bot_fixtures import copy_bbc  # noqa: E402
-from tests.fake_discord import FakeDiscord, FakeUser, RecordedRequest, running_bot  # noqa: E402
+from tests.support.bot_fixtures import copy_bbc  # noqa: E402
+from tests.support.fake_discord import FakeDiscord, FakeUser, RecordedRequest, running_bot  # noqa: E402
 
 console = Console()
 

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
     from ingest.indexer import Indexer
     from retrieval.conversation import ConversationEngine, HistoryStore
-    from retrieval.hybrid import HybridRetriever, Mode
+    from retrieval.fusion import Mode
+    from retrieval.hybrid import HybridRetriever
 
 log = logging.getLogger(__name__)
 

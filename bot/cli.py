@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -23,6 +23,10 @@ from bot import rendering
 from bot.app import App, build_app
 from bot.logs import configure_logging
 from retrieval.settings import Settings
+
+if TYPE_CHECKING:  # the commands import these where they use them; here only for annotations
+    from ingest.indexer import IngestReport
+    from retrieval.models import Answer, Passage, SearchFilters
 
 app = typer.Typer(
     help="newsbot: answers questions about the news, citing the passages it used.",
@@ -108,7 +112,7 @@ def ingest(
         def progress(done: int, total: int) -> None:
             bar.update(task, description="indexing articles", completed=done, total=total)
 
-        async def work(opened: App) -> Any:
+        async def work(opened: App) -> IngestReport:
             return await asyncio.to_thread(
                 opened.indexer.ingest, targets, prune=prune, dry_run=dry_run, outlet=outlet, progress=progress
             )
@@ -159,7 +163,7 @@ def remove(
 
 
 # --- asking -----------------------------------------------------------------------------------
-def _filters(outlet: list[str] | None, since: str | None, until: str | None) -> Any:
+def _filters(outlet: list[str] | None, since: str | None, until: str | None) -> SearchFilters:
     from retrieval.models import SearchFilters
 
     def day(value: str | None, option: str) -> date | None:
@@ -191,7 +195,7 @@ def search(
     """Show the passages that best match QUERY, with article, outlet, date and score."""
     filters = _filters(outlet, since, until)
 
-    async def work(opened: App) -> Any:
+    async def work(opened: App) -> list[Passage]:
         return await opened.retriever.asearch(query, k=k, filters=filters)
 
     passages = with_app(load_settings(store), work, create_store=False)
@@ -215,7 +219,7 @@ def ask(
     """Answer QUESTION from the indexed articles, citing the passages used."""
     filters = _filters(outlet, since, until)
 
-    async def work(opened: App) -> Any:
+    async def work(opened: App) -> Answer:
         return await opened.engine.ask("cli", question, filters=None if filters.is_empty() else filters)
 
     answer = with_app(load_settings(store), work, create_store=False)

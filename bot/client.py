@@ -69,7 +69,7 @@ class NewsBot(commands.AutoShardedBot):
         self.state = state
         self.rate_limiter = RateLimiter(settings.questions_per_minute)
         self.reindex_lock = asyncio.Lock()
-        self.tree.on_error = self.on_app_command_error
+        self.tree.error(self.on_app_command_error)  # the tree's setter: checks the signature
 
     @property
     def retriever(self) -> Retriever:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -20,9 +21,9 @@ from retrieval.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def declared_commands() -> list[app_commands.Command | app_commands.Group]:  # type: ignore[type-arg]
+def declared_commands() -> list[app_commands.Command[Any, ..., Any] | app_commands.Group]:
     """The top-level slash commands the cogs in `COGS` declare, read from their classes."""
-    declared: list[app_commands.Command | app_commands.Group] = []  # type: ignore[type-arg]
+    declared: list[app_commands.Command[Any, ..., Any] | app_commands.Group] = []
     for name in COGS:
         module = importlib.import_module(name)
         for value in vars(module).values():

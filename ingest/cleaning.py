@@ -322,7 +322,8 @@ def _parse_date_string(value: str) -> datetime | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # unknown zone names: read as UTC below
-            return dateparser.parse(value, tzinfos=_TZINFOS)
+            parsed: datetime = dateparser.parse(value, tzinfos=_TZINFOS)
+            return parsed
     except (ValueError, OverflowError, TypeError) as e:
         log.debug("not a date: %r (%s)", value, e)
         return None

@@ -36,14 +36,15 @@ def jaccard(a: set[str], b: set[str]) -> float:
 def _permutations() -> np.ndarray:
     """The hash permutations, drawn once: MinHash draws them anew for every object (a third of
     the cost of signing an article)."""
-    return MinHash(num_perm=NUM_PERM, scheme=SCHEME).permutations
+    permutations: np.ndarray = MinHash(num_perm=NUM_PERM, scheme=SCHEME).permutations
+    return permutations
 
 
 def signature(shingle_set: set[str]) -> bytes:
     """Return the MinHash signature of a shingle set, as bytes for the catalog."""
     m = MinHash(num_perm=NUM_PERM, scheme=SCHEME, permutations=_permutations())
     m.update_batch([s.encode("utf-8") for s in shingle_set])
-    return m.hashvalues.astype(np.uint64).tobytes()
+    return np.asarray(m.hashvalues, dtype=np.uint64).tobytes()
 
 
 def _minhash(sig: bytes) -> MinHash:

@@ -488,7 +488,10 @@ class ConversationEngine:
         """The turn to keep, cut to fit the history budget on its own."""
         text = strip_markers(answer.text)
         budget = self.history.max_tokens
-        count = lambda s: len(self._encoding.encode_ordinary(s))  # noqa: E731
+
+        def count(s: str) -> int:
+            return len(self._encoding.encode_ordinary(s))
+
         q_tokens, s_tokens = count(question), count(standalone) if standalone != question else 0
         a_tokens = count(text)
         if q_tokens + s_tokens + a_tokens > budget:

@@ -18,6 +18,7 @@ from langchain_core.embeddings import Embeddings
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+    from tokenizers import Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,8 @@ class LocalEmbeddings(Embeddings):
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()  # no "Loading weights" bar in the CLI or the bot's log
+        # No "Loading weights" bar in the CLI or the bot's log.
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated upstream
         path = resolve_model_path(self.model_name)
         log.info("loading embedding model %s", path)
         return SentenceTransformer(path, device=self.device)
@@ -105,7 +107,10 @@ class LocalEmbeddings(Embeddings):
     @property
     def max_tokens(self) -> int:
         """Word pieces the model reads before it truncates (special tokens included)."""
-        return int(self.model.max_seq_length)
+        length = self.model.max_seq_length
+        if length is None:
+            raise ValueError(f"the embedding model {self.model_name} declares no max_seq_length")
+        return length
 
     def count_tokens(self, text: str) -> int:
         """Return how many word pieces the model's tokenizer makes of `text`, special tokens included."""
@@ -118,7 +123,7 @@ class LocalEmbeddings(Embeddings):
         return len(text) + 2 <= limit or self.count_tokens(text) <= limit
 
     @cached_property
-    def _piece_tokenizer(self) -> Any:
+    def _piece_tokenizer(self) -> tuple[Tokenizer | None, int]:
         """A private copy of the model's Rust tokenizer with truncation and padding off (the
         model's own is reconfigured by every `encode`), and how many special tokens it adds;
         (None, 0) unless its words end at whitespace (BERT's do; byte-level BPE glues a space to
@@ -167,7 +172,8 @@ class LocalEmbeddings(Embeddings):
         with self._lock:  # torch models are not safe to call from several threads at once
             batcher = self._batcher
             if batcher is not None:
-                return batcher.embed(texts, self.batch_size).tolist()
+                batched: list[list[float]] = batcher.embed(texts, self.batch_size).tolist()
+                return batched
             vectors = self.model.encode(
                 texts,
                 batch_size=self.batch_size,
@@ -175,7 +181,8 @@ class LocalEmbeddings(Embeddings):
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
-        return vectors.tolist()
+        listed: list[list[float]] = vectors.tolist()
+        return listed
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self._encode(texts)

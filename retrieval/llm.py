@@ -108,7 +108,8 @@ def build_chat_model(
         model = model[len(provider) + 1 :]
     try:
         kwargs = model_kwargs(settings, max_tokens=max_tokens) | overrides
-        return init_chat_model(model, model_provider=provider or None, **kwargs)
+        chat_model: BaseChatModel = init_chat_model(model, model_provider=provider or None, **kwargs)
+        return chat_model
     except ImportError as e:
         package = _PACKAGES.get(provider, f"the LangChain package for {provider or 'this provider'}")
         raise LLMUnavailableError(
@@ -265,7 +266,7 @@ class LLMAnswerer:
                     parts.append(delta)
                     yield delta
         finally:
-            await stream.aclose()  # type: ignore[attr-defined]
+            await stream.aclose()  # type: ignore[attr-defined]  # astream is typed as AsyncIterator
         yield self._finish(prepared, "".join(parts))
 
     def _prepare(self, question: str, passages: Sequence[Passage]) -> _Prepared | Answer:

@@ -32,8 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from retrieval.text import terms
-from retrieval.citations import split_sentences
+from retrieval.text import split_sentences, terms
 from retrieval.models import Passage
 from retrieval.question import AnswerType, QuestionAnalysis, analyse
 

@@ -449,7 +449,7 @@ class ChunkStore:
 
     def get(self, ids: Sequence[str], include: list[str]) -> dict[str, Any]:
         """Chroma's `get` of these chunks (those still stored) with `include`."""
-        return dict(self.collection.get(ids=list(ids), include=include))  # type: ignore[arg-type]
+        return dict(self.collection.get(ids=list(ids), include=include))  # type: ignore[arg-type]  # Chroma wants its Include literals
 
     # --- the chunk table ----------------------------------------------------------------------
     @property

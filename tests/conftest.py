@@ -51,7 +51,7 @@ def local_embeddings() -> Iterator[object]:
 def llama_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama.cpp serving gemma-3-270m on a free port (one per session, for the LLM and the bot
     tests): 2048 tokens of context, 2 threads."""
-    from tests.llm_server import assemble_model, start_llama_server
+    from tests.support.llm_server import assemble_model, start_llama_server
 
     model = assemble_model(tmp_path_factory.mktemp("gguf"))
     server = start_llama_server(model, n_ctx=2048, threads=2)
@@ -60,12 +60,12 @@ def llama_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 # Fixtures of the bot's end-to-end tests (shared so the session-scoped store is built once).
-from tests.bot_fixtures import news_stack  # noqa: E402,F401
-from tests.fake_discord import fake_discord  # noqa: E402,F401
+from tests.support.bot_fixtures import news_stack  # noqa: E402,F401
+from tests.support.fake_discord import fake_discord  # noqa: E402,F401
 
 
 # --- Chroma server mode: a real `chroma run`, and store tests over both backends ----------------
-from tests.chroma_server import ChromaServer, server_settings  # noqa: E402
+from tests.support.chroma_server import ChromaServer, server_settings  # noqa: E402
 
 
 @pytest.fixture(scope="session")

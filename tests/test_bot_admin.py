@@ -19,19 +19,20 @@ import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from bot.state import BotState
-from tests.bot_fixtures import (
+from tests.support.bot_fixtures import (
     SHARED_BBC,
     NewsStack,
     WatchedIndexer,
     build_stack,
     make_bot,
 )
-from tests.fake_discord import (
+from tests.support.fake_discord import (
     CommandUnavailable,
     FakeDiscord,
     running_bot,
     running_fake_discord,
 )
+from tests.support.waiting import until
 
 T = 30.0
 EPHEMERAL = 64
@@ -236,11 +237,12 @@ async def test_the_scheduled_refresh_reingests_the_configured_feeds(
     indexer = WatchedIndexer(stack.indexer)
     caplog.set_level(logging.INFO, logger="bot")
     bot = make_bot(stack, fake, state, indexer=indexer, feeds=[more], refresh_minutes=60)
-    async with running_bot(bot):
-        for _ in range(500):  # the first run starts once the bot is ready
-            if any("scheduled refresh:" in r.getMessage() for r in caplog.records):
-                break
-            await asyncio.sleep(0.02)
+    async with running_bot(bot):  # the first run starts once the bot is ready
+        await until(
+            lambda: any("scheduled refresh:" in r.getMessage() for r in caplog.records),
+            timeout=T,
+            what="the scheduled refresh",
+        )
     assert indexer.calls == [("ingest", ([more],))]
     assert any("scheduled refresh: {'added': 5" in r.getMessage() for r in caplog.records)
     assert stack.indexer.article("politics/001") is not None

@@ -23,7 +23,7 @@ from bot.app import build_app
 from bot.state import BotState
 from retrieval.errors import StoreUnavailableError
 from retrieval.models import Answer, Citation, Passage
-from tests.bot_fixtures import (
+from tests.support.bot_fixtures import (
     LONG_TITLE,
     PING_TITLE,
     NewsStack,
@@ -32,7 +32,7 @@ from tests.bot_fixtures import (
     make_bot,
     url_of,
 )
-from tests.fake_discord import (
+from tests.support.fake_discord import (
     FakeDiscord,
     RecordedRequest,
     pings,

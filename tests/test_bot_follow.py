@@ -20,9 +20,9 @@ import pytest
 from langchain_core.embeddings import Embeddings
 
 from bot.state import BotState
-from tests.bot_fixtures import SHARED_BBC, NewsStack, build_stack, make_bot, url_of
-from tests.chroma_server import ChromaServer, newsbot
-from tests.fake_discord import FakeDiscord, pings, running_bot
+from tests.support.bot_fixtures import SHARED_BBC, NewsStack, build_stack, make_bot, url_of
+from tests.support.chroma_server import ChromaServer, newsbot
+from tests.support.fake_discord import FakeDiscord, pings, running_bot
 
 T = 60.0
 EPHEMERAL = 64

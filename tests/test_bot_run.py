@@ -24,9 +24,10 @@ from bot.__main__ import BAD_TOKEN, Backoff, run
 from bot.endpoints import apply_endpoints
 from bot.sync import sync_global
 from retrieval.settings import Settings
-from tests.bot_fixtures import SHARED_BBC, build_stack
-from tests.chroma_server import free_port
-from tests.fake_discord import FakeDiscord
+from tests.support.bot_fixtures import SHARED_BBC, build_stack
+from tests.support.chroma_server import free_port
+from tests.support.fake_discord import FakeDiscord
+from tests.support.waiting import until
 
 TOKEN = "MTA5NzQ.tok3n-that-must-never-be-logged.Zx81Qv"
 REAL_BASE = "https://discord.com/api/v10"
@@ -98,13 +99,14 @@ async def test_the_bot_runs_from_settings_alone_and_never_logs_its_token(
 
     caplog.set_level(logging.DEBUG)  # everything, discord.py's HTTP and gateway logs included
     task = asyncio.create_task(run(settings, embeddings=embeddings))
+
+    def logged_in_or_stopped() -> bool:  # on_ready logs once READY and GUILD_CREATE are in
+        return task.done() or any(r.getMessage().startswith("logged in as") for r in caplog.records)
+
     try:
-        for _ in range(int(T / 0.02)):
-            if fake.identifies and fake.commands(fake.guild_id) or task.done():
-                break
-            await asyncio.sleep(0.02)
+        await until(logged_in_or_stopped, timeout=T, what="the bot to log in")
         assert not task.done(), task.result()
-        await asyncio.sleep(0.2)  # READY and GUILD_CREATE reach the client
+        assert fake.identifies and fake.commands(fake.guild_id)
         dm = await fake.dm_message("How many jobs is Carlsberg cutting?")
         answer = await fake.wait_for_bot_message(int(dm["channel_id"]), timeout=T)
         ix = await fake.interaction("stats")

@@ -32,8 +32,8 @@ from retrieval.conversation import LLM_UNAVAILABLE_NOTICE, InMemoryHistory
 from retrieval.errors import StoreUnavailableError
 from retrieval.llm import build_chat_model
 from retrieval.models import Answer
-from tests.bot_fixtures import NewsStack, make_bot
-from tests.fake_discord import FakeDiscord, RecordedRequest, pings, running_bot
+from tests.support.bot_fixtures import NewsStack, make_bot
+from tests.support.fake_discord import FakeDiscord, RecordedRequest, pings, running_bot
 from tests.test_bot_e2e import (
     CARLSBERG,
     assert_clean,

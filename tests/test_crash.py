@@ -23,7 +23,7 @@ from langchain_core.embeddings import Embeddings
 from retrieval.hybrid import HybridRetriever
 from retrieval.settings import Settings
 from retrieval.store import get_collection, open_client
-from tests.chroma_server import NEWSBOT, newsbot_env
+from tests.support.chroma_server import NEWSBOT, newsbot_env
 
 
 CATEGORIES = ("business", "politics", "tech")

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from tests.chroma_server import ChromaServer, free_port
+from tests.support.chroma_server import ChromaServer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_BBC = ROOT.parent / "shared" / "data" / "bbc"

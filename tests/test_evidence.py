@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from retrieval.evidence import SentenceScorer, entity_coverage, missing_numbers
-from tests.answer_support import bbc_passages
+from tests.support.answer_support import bbc_passages
 
 
 def test_missing_numbers_reads_numbers_as_articles_write_them() -> None:

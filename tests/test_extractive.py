@@ -12,7 +12,7 @@ from retrieval.citations import strip_markers
 from retrieval.extractive import NOT_COVERED, Answerer, ExtractiveAnswerer
 from retrieval.models import Answer, Passage
 from retrieval.settings import Settings
-from tests.answer_support import (
+from tests.support.answer_support import (
     INJECTION,
     assert_every_sentence_cited,
     bbc_passages,

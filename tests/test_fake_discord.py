@@ -16,7 +16,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from tests.fake_discord import (
+from tests.support.fake_discord import (
     DISCORD_EPOCH_MS,
     CommandUnavailable,
     FakeDiscord,

@@ -18,9 +18,9 @@ from langchain_core.embeddings import Embeddings
 
 from bot.app import build_app
 from bot.errors import UNAVAILABLE
-from tests.bot_fixtures import NewsStack, copy_bbc, make_bot, url_of
-from tests.chroma_server import ChromaServer, server_settings
-from tests.fake_discord import FakeDiscord, RecordedRequest, running_bot
+from tests.support.bot_fixtures import NewsStack, copy_bbc, make_bot, url_of
+from tests.support.chroma_server import ChromaServer, server_settings
+from tests.support.fake_discord import FakeDiscord, RecordedRequest, running_bot
 from tests.test_bot_e2e import (
     BROWN,
     CARLSBERG,

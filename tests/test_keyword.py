@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from retrieval.hybrid import HybridRetriever
 from retrieval.keyword import Analyzer
 from retrieval.settings import Settings
 from retrieval.store import get_collection, read_version
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,8 +104,8 @@ def test_changes_by_another_indexer_are_picked_up(
         other.remove("steel")
     finally:
         other.close()
-    time.sleep(retriever.version_check_seconds + 0.1)
-
+    # Picked up at the first version check after the change (within `version_check_seconds`).
+    wait_until(lambda: sources(retriever, "Zanzibar ferry")[:1] == ["ferry"], timeout=10, what="the new article")
     assert sources(retriever, "Zanzibar ferry")[0] == "ferry"
     assert sources(retriever, "Brannigan steel") == []
 
@@ -190,9 +190,7 @@ def test_a_large_index_rebuilds_in_the_background(
     finally:
         other.close()
 
-    deadline = time.monotonic() + 10
-    while not sources(retriever, "Zanzibar") and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: sources(retriever, "Zanzibar"), timeout=10, what="the rebuilt index")
     assert sources(retriever, "Zanzibar")[0] == "ferry"
 
 

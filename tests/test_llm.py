@@ -19,7 +19,7 @@ from retrieval.errors import LLMUnavailableError
 from retrieval.llm import ANSWER_SYSTEM_PROMPT, UNVERIFIED_NOTICE, LLMAnswerer, build_messages, fit_passages
 from retrieval.models import Answer
 from retrieval.settings import Settings
-from tests.answer_support import CARLSBERG_Q, INJECTION, assert_every_sentence_cited, bbc_passages, pool
+from tests.support.answer_support import CARLSBERG_Q, INJECTION, assert_every_sentence_cited, bbc_passages, pool
 
 
 class RecordingChatModel(GenericFakeChatModel):

@@ -26,7 +26,7 @@ from retrieval.extractive import ExtractiveAnswerer
 from retrieval.llm import ANSWER_SYSTEM_PROMPT, UNVERIFIED_NOTICE, LLMAnswerer, build_chat_model
 from retrieval.models import Answer, Passage, SearchFilters
 from retrieval.settings import Settings
-from tests.llm_server import SlowOpenAIServer, closed_port_url
+from tests.support.llm_server import SlowOpenAIServer, closed_port_url
 
 BBC = Path(__file__).resolve().parents[2] / "shared" / "data" / "bbc"
 MAX_TOKENS = 32

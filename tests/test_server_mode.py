@@ -19,7 +19,7 @@ from retrieval.errors import StoreUnavailableError
 from retrieval.hybrid import HybridRetriever
 from retrieval.settings import Settings
 from retrieval.store import get_collection, open_client
-from tests.chroma_server import ChromaServer, newsbot, server_settings
+from tests.support.chroma_server import ChromaServer, newsbot, server_settings
 
 # The scenarios themselves, collected again here with this module's `indexer` (both backends).
 from tests.test_indexer import (  # noqa: F401

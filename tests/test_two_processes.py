@@ -20,7 +20,7 @@ from ingest.indexer import Indexer
 from retrieval.hybrid import HybridRetriever
 from retrieval.settings import Settings
 from retrieval.store import get_collection, open_client, read_version
-from tests.chroma_server import ChromaServer, newsbot, server_settings
+from tests.support.chroma_server import ChromaServer, newsbot, server_settings
 
 QUERIES = ("Brannigan steel", "officials critics plan", "Zanzibar ferry", "harbour dredging")
 

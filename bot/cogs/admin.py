@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import discord
 from discord import app_commands
@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 NONE = discord.AllowedMentions.none()
 PROGRESS_EVERY_S = 1.5
 
+T = TypeVar("T")
+
 
 def is_admin(interaction: discord.Interaction) -> bool:
     """Manage Server, or one of the roles in ADMIN_ROLE_IDS. Never true in DMs."""
@@ -32,11 +34,11 @@ def is_admin(interaction: discord.Interaction) -> bool:
         return False
     if member.guild_permissions.manage_guild:
         return True
-    allowed = set(interaction.client.settings.admin_role_ids)  # type: ignore[attr-defined]
+    allowed = set(interaction.client.settings.admin_role_ids)  # type: ignore[attr-defined]  # a NewsBot
     return any(role.id in allowed for role in member.roles)
 
 
-def admin_only() -> app_commands.Check:
+def admin_only() -> Callable[[T], T]:
     """Enforced at run time too: `default_permissions` only hides the command, and server
     admins can change who sees it."""
 
@@ -78,7 +80,12 @@ class Admin(commands.Cog):
         self.refresh.cancel()
 
     async def run_ingest(
-        self, targets: Sequence[str], *, prune: bool, dry_run: bool, on_progress=None
+        self,
+        targets: Sequence[str],
+        *,
+        prune: bool,
+        dry_run: bool,
+        on_progress: Callable[[int, int], object] | None = None,
     ) -> IngestReport:
         """Run the ingest in a worker thread (it embeds and writes: never on the event loop)."""
         loop = asyncio.get_running_loop()

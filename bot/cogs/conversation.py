@@ -39,7 +39,7 @@ THREAD_TYPES = {
 }
 
 
-class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button], template=r"newsbot:fb:(?P<vote>up|down):(?P<answer>[0-9a-f]+)"):
+class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=r"newsbot:fb:(?P<vote>up|down):(?P<answer>[0-9a-f]+)"):
     """Helpful / not helpful, under each answer. The custom_id carries the answer id, so votes
     are recorded even after a restart."""
 
@@ -58,12 +58,12 @@ class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button], template=r"newsb
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+        cls, interaction: discord.Interaction, item: discord.ui.Item[discord.ui.View], match: re.Match[str]
     ) -> FeedbackButton:
         return cls(match["vote"], match["answer"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        bot: NewsBot = interaction.client  # type: ignore[assignment]
+        bot: NewsBot = interaction.client  # type: ignore[assignment]  # the one client
         recorded = await asyncio.to_thread(
             bot.state.record_feedback, self.answer_id, interaction.user.id, self.vote == "up", interaction.id
         )
@@ -200,7 +200,7 @@ class Conversation(commands.Cog):
                 # in a user's thread where it was mentioned once.
                 await asyncio.to_thread(self.bot.state.add_thread, thread.id)
                 target = thread
-        target_id: int = target.id  # type: ignore[attr-defined]
+        target_id: int = target.id  # type: ignore[attr-defined]  # a channel or thread
 
         async def send(text: str, view: discord.ui.View | None) -> discord.Message:
             return await target.send(text, allowed_mentions=NONE, view=view)

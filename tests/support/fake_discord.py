@@ -6,7 +6,7 @@ button clicks, threads) and assert on the JSON the bot sent.
 
 Quick start::
 
-    from tests.fake_discord import running_bot, running_fake_discord
+    from tests.support.fake_discord import running_bot, running_fake_discord
 
     async def test_reply_never_pings():
         async with running_fake_discord(check_unhandled=True) as fake:
@@ -22,7 +22,7 @@ Quick start::
                 assert len(reply["content"]) <= 2000
 
 The pytest fixture ``fake_discord`` does the same as ``running_fake_discord(check_unhandled=True)``;
-bring it into a test module (or a conftest) with ``from tests.fake_discord import fake_discord``
+bring it into a test module (or a conftest) with ``from tests.support.fake_discord import fake_discord``
 and take a ``fake_discord`` argument. ``tests/test_fake_discord.py`` shows every feature in use
 with a tiny bot; run it first when something here looks broken.
 

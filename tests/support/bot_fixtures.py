@@ -27,9 +27,9 @@ from ingest.indexer import Indexer, IngestReport
 from retrieval.conversation import ConversationEngine
 from retrieval.models import Answer, SearchFilters
 from retrieval.settings import Settings
-from tests.fake_discord import FakeDiscord
+from tests.support.fake_discord import FakeDiscord
 
-SHARED_BBC = Path(__file__).resolve().parents[2] / "shared" / "data" / "bbc"
+SHARED_BBC = Path(__file__).resolve().parents[3] / "shared" / "data" / "bbc"
 
 # politics/365: Gordon Brown's civil service cuts; business/173: Carlsberg; business/063: US
 # retail sales; the rest are distractors.
