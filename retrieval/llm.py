@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,13 +50,20 @@ _PACKAGES = {
 }
 
 
+def _no_inference(_name: str) -> None:
+    return None
+
+
 def provider_of(settings: Settings) -> str:
     """Return the provider `llm_model` names ('openai' when only a base URL says so), or ''."""
+    providers: Collection[str]
+    infer: Callable[[str], str | None]
     try:  # the same rules init_chat_model applies (private names: guarded)
-        from langchain.chat_models.base import _BUILTIN_PROVIDERS as providers
-        from langchain.chat_models.base import _attempt_infer_model_provider as infer
+        from langchain.chat_models.base import _BUILTIN_PROVIDERS, _attempt_infer_model_provider
+
+        providers, infer = _BUILTIN_PROVIDERS, _attempt_infer_model_provider
     except ImportError:  # pragma: no cover - a LangChain that renamed them
-        providers, infer = _PACKAGES, lambda _name: None
+        providers, infer = _PACKAGES, _no_inference
     prefix, _, rest = settings.llm_model.partition(":")
     if rest and prefix in providers:
         return prefix

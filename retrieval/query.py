@@ -447,8 +447,8 @@ def parse_filters(
     hard = False
     soft = False
     scan = text
-    for start, end in _name_time_words(text):
-        scan = scan[:start] + "\x00" * (end - start) + scan[end:]
+    for name_start, name_end in _name_time_words(text):
+        scan = scan[:name_start] + "\x00" * (name_end - name_start) + scan[name_end:]
 
     def consume(m: re.Match[str]) -> None:
         nonlocal scan
@@ -465,8 +465,8 @@ def parse_filters(
             soft = True
 
     for m in list(_PART_OF_YEAR_RE.finditer(scan)):
-        span = _part_of_year(m)
-        mark(narrow(span.start, span.end, hard=False), False)
+        part = _part_of_year(m)
+        mark(narrow(part.start, part.end, hard=False), False)
         consume(m)
 
     for m in list(_RANGE_RE.finditer(scan)):
@@ -484,8 +484,8 @@ def parse_filters(
         consume(m)
 
     for m in list(_ROLLING_RE.finditer(scan)):
-        span = _rolling_span(m["n"], m["unit"], today)
-        mark(narrow(span.start, span.end, hard=True), True)
+        rolling = _rolling_span(m["n"], m["unit"], today)
+        mark(narrow(rolling.start, rolling.end, hard=True), True)
         consume(m)
 
     for m in list(_BOUND_RE.finditer(scan)):

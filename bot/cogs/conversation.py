@@ -203,6 +203,8 @@ class Conversation(commands.Cog):
         target_id: int = target.id  # type: ignore[attr-defined]  # a channel or thread
 
         async def send(text: str, view: discord.ui.View | None) -> discord.Message:
+            if view is None:
+                return await target.send(text, allowed_mentions=NONE)
             return await target.send(text, allowed_mentions=NONE, view=view)
 
         try:
