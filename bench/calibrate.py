@@ -64,10 +64,13 @@ FOLDS = 5
 QUESTION_ONLY = frozenset({"typed_question", "asks_outcome", "asks_plan", "has_sentences"})
 # The features the shipped model uses: those that generalise from one set to another. With every
 # feature the model does worse than today's rule on the held-out bbc-calib (see the report's
-# "all_features" section); today's inputs plus "a span of the asked type is stated" and "a top
-# sentence says the fact was withheld" catch as many nulls as today's rule or more on each
-# held-out set with fewer false abstentions in total.
-SHIPPED = ("relevance", "coverage", "missing_numbers", "stated_answer_found", "undisclosed")
+# "all_features" section). No reader feature helps on every held-out set: "a span of the asked
+# type is stated" gets its weight from how each set's questions are typed, and "a top sentence
+# says the fact was withheld" fires on 5 of 407 questions (also on "whose identity is not
+# known"), so one occurrence outweighs everything else. Today's inputs with fitted weights (plus
+# the best sentence's lexical overlap) catch about as many held-out nulls as today's rule with
+# fewer false abstentions in total (README, Evaluation).
+SHIPPED = ("relevance", "lexical", "coverage", "missing_numbers")
 
 
 # --- the cache: retrieval and sentence scores, once ---------------------------------------

@@ -139,7 +139,7 @@ class Settings(BaseSettings):
             return [int(item) for item in value.replace(",", " ").split()]
         return value
 
-    @field_validator("dev_guild_id", "shard_count", mode="before")
+    @field_validator("dev_guild_id", "shard_count", "abstain_threshold", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
