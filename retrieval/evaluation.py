@@ -203,6 +203,19 @@ def summarise(results: Sequence[ItemResult], answerable_ids: set[str]) -> dict[s
     return summary
 
 
+def by_null_kind(results: Sequence[ItemResult]) -> dict[str, dict[str, Any]]:
+    """Null abstention per `null_kind` of the null questions that give one (empty when none
+    does): `{kind: {"n", "null_abstention"}}`."""
+    kinds: dict[str, list[ItemResult]] = defaultdict(list)
+    for r in results:
+        if r.type == "null" and r.null_kind:
+            kinds[r.null_kind].append(r)
+    return {
+        kind: {"n": len(rs), "null_abstention": round(sum(r.abstained for r in rs) / len(rs), 4)}
+        for kind, rs in sorted(kinds.items())
+    }
+
+
 async def evaluate_item(engine: ConversationEngine, item: Question, k: int) -> ItemResult:
     """Run one question as a user would ask it (with its history) and score it."""
     history = [Turn(question=t.question, answer=t.answer) for t in item.history]
@@ -247,15 +260,8 @@ async def evaluate(engine: ConversationEngine, questions: Sequence[Question], *,
         by_type[r.type].append(r)
     report = summarise(results, answerable_ids)
     report["by_type"] = {t: summarise(rs, answerable_ids) for t, rs in sorted(by_type.items())}
-    by_kind: dict[str, list[ItemResult]] = defaultdict(list)
-    for r in results:
-        if r.type == "null" and r.null_kind:
-            by_kind[r.null_kind].append(r)
-    if by_kind:
-        report["by_null_kind"] = {
-            kind: {"n": len(rs), "null_abstention": round(sum(r.abstained for r in rs) / len(rs), 4)}
-            for kind, rs in sorted(by_kind.items())
-        }
+    if kinds := by_null_kind(results):
+        report["by_null_kind"] = kinds
     report["items"] = [r.model_dump() for r in results]
     return report
 
