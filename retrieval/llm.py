@@ -345,7 +345,9 @@ class LLMAnswerer:
         analysis = question if isinstance(question, QuestionAnalysis) else analyse(question)
         if not analysis.typed:
             return True
-        claims = Passage(chunk_id="answer", text=strip_markers(answer.text), source_id="answer", story_id="answer")
+        if not answer.citations:
+            return False
+        claims = answer.citations[0].passage.model_copy(update={"text": strip_markers(answer.text)})
         if self._has_type(analysis, [claims]):
             return True
         cited = [c.passage.model_copy(update={"text": c.quote}) for c in answer.citations if c.quote]

@@ -95,7 +95,7 @@ class Answer(BaseModel):
         description="The abstention policy's confidence that the passages answer the question "
         "(retrieval.policy.AbstentionPolicy.confidence); under its threshold the answer abstains.",
     )
-    short_answer: str = Field("", description="The short answer the text leads with, if any (a span of a cited passage).")
+    short_answer: str = Field(default="", description="The short answer the text leads with, if any (a span of a cited passage).")
     features: dict[str, float] = Field(
         default_factory=dict, description="The abstention policy's features for this answer, by name."
     )
