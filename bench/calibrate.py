@@ -8,7 +8,7 @@ retrieval as `newsbot eval` runs it (filters parsed from the question, follow-up
 their `history`, hybrid retrieval, the first settings.retrieval_k passages), and its sentences
 are scored as the answerer scores them. That part is slow (embedding) and is cached in
 `--cache` (one JSON file); `--refresh` rebuilds it. The reader (`retrieval.reader`) then runs
-over the cached passages, and the features (`retrieval.abstention_model.policy_features`) are
+over the cached passages, and the features (`retrieval.policy.policy_features`) are
 fitted to say "this question is null".
 
 Reported, never on the questions fitted on:
@@ -17,8 +17,8 @@ Reported, never on the questions fitted on:
   story never sits on both sides;
 - each set left out in turn (fit on the other two, test on it);
 for each: null abstention (overall and per `null_kind`) and false abstention on answerable
-questions. The decision threshold is picked on the training questions only: the lowest
-probability at which false abstention there stays <= TARGET_FALSE_ABSTENTION. The same figures
+questions. The decision threshold is picked on the training questions only: the cut on
+P(unanswerable) that abstains wrongly on as many of them as today's rule does. The same figures
 are given for today's rule (evidence score < 0.40) for comparison, and the reader's short answer
 is checked against the reference answer next to the whole extractive answer
 (`retrieval.evaluation.answer_matches`).
@@ -43,16 +43,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from retrieval.answering import (  # noqa: E402
-    DEFAULT_ABSTAIN_THRESHOLD,
-    NOT_COVERED,
-    Evidence,
-    ScoredSentence,
-    compose_extractive,
-)
-from retrieval.abstention_model import policy_features  # noqa: E402
 from retrieval.evaluation import answer_matches, write_report  # noqa: E402
+from retrieval.evidence import Evidence, ScoredSentence  # noqa: E402
+from retrieval.extractive import NOT_COVERED, compose_extractive  # noqa: E402
 from retrieval.models import Passage  # noqa: E402
+from retrieval.policy import evidence_features, policy_features  # noqa: E402
 from retrieval.reader import Reader  # noqa: E402
 
 log = logging.getLogger("calibrate")
@@ -64,43 +59,63 @@ SETS = {
     "cnn-dev": DATA / "cnn-rtqa" / "dev.jsonl",
 }
 TOP_SENTENCES = 12  # scored sentences kept per question in the cache (the reader reads <= 10)
-TARGET_FALSE_ABSTENTION = 0.08  # on the training questions; the target on held-out ones is 0.10
 C = 0.5  # inverse regularisation strength: few dozen nulls per set, keep the weights small
 FOLDS = 5
-QUESTION_ONLY = frozenset({"typed_question", "asks_outcome", "asks_plan"})
+QUESTION_ONLY = frozenset({"typed_question", "asks_outcome", "asks_plan", "has_sentences"})
+# The features the shipped model uses: those that generalise from one set to another. With every
+# feature the model does worse than today's rule on the held-out bbc-calib (see the report's
+# "all_features" section). No reader feature helps on every held-out set: "a span of the asked
+# type is stated" gets its weight from how each set's questions are typed, and "a top sentence
+# says the fact was withheld" fires on 5 of 407 questions (also on "whose identity is not
+# known"), so one occurrence outweighs everything else. Today's inputs with fitted weights (plus
+# the best sentence's lexical overlap) catch about as many held-out nulls as today's rule with
+# fewer false abstentions in total (README, Evaluation).
+SHIPPED = ("relevance", "lexical", "coverage", "missing_numbers")
 
 
 # --- the cache: retrieval and sentence scores, once ---------------------------------------
 
 
+# Today's rule before the fitted model (kept to compare against): the best sentence's relevance,
+# less 0.2 x the share of the question's name words no passage has, less 0.15 when a number of
+# the question is stated by no passage; abstain under 0.40.
+TODAY_THRESHOLD = 0.40
+
+
+def today_score(features: dict[str, float]) -> float:
+    """The evidence score of the rule the fitted model replaces."""
+    if not features["has_sentences"]:
+        return 0.0
+    return features["relevance"] - 0.2 * (1.0 - features["coverage"]) - 0.15 * features["missing_numbers"]
+
+
 def build_cache(store: Path, path: Path) -> dict[str, Any]:
     """Retrieve and score every question of SETS through the eval path; return and write the cache."""
+    return asyncio.run(_build_cache(store, path))
+
+
+async def _build_cache(store: Path, path: Path) -> dict[str, Any]:
+    from bot.app import build_app
     from bot.cli import load_settings
-    from retrieval.conversation import Turn
+    from retrieval.conversation import InMemoryHistory, Turn
     from retrieval.evaluation import load_questions
-    from retrieval.hybrid import HybridRetriever
-    from retrieval.service import build_engine
 
     settings = load_settings(store)
-    retriever = HybridRetriever.from_settings(settings, mode="hybrid")
-    retriever.warm_up()
-    engine = build_engine(settings, embeddings=retriever.embeddings, client=retriever.client, retriever=retriever)
-    scorer = engine.answerer.scorer  # the extractive answerer's SentenceScorer
     items: list[dict[str, Any]] = []
     raw = {name: [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip()] for name, file in SETS.items()}
-    try:
+    async with build_app(settings, history=InMemoryHistory(settings.history_tokens)) as app:
+        engine = app.engine
+        scorer = engine.fallback.scorer  # the extractive answerer's SentenceScorer
         for name, file in SETS.items():
             for question, extra in zip(load_questions(file), raw[name], strict=True):
                 started = time.perf_counter()
                 history = [Turn(question=t.question, answer=t.answer) for t in question.history]
-                retrieved = asyncio.run(
-                    engine.retrieve(
-                        question.question, history, today=question.question_date or date.today(),
-                        k=max(10, settings.retrieval_k),
-                    )
+                retrieved = await engine.retrieve(
+                    question.question, history, today=question.question_date or date.today(),
+                    k=max(10, settings.retrieval_k),
                 )
                 passages = retrieved.passages[: settings.retrieval_k]
-                evidence = scorer.score(retrieved.standalone, passages)
+                evidence = await asyncio.to_thread(scorer.score, retrieved.standalone, passages)
                 whole = compose_extractive(evidence) if evidence.sentences else ""
                 items.append({
                     "set": name,
@@ -114,7 +129,7 @@ def build_cache(store: Path, path: Path) -> dict[str, Any]:
                     "passages": [p.model_dump(mode="json") for p in passages],
                     "coverage": evidence.coverage,
                     "missing_numbers": list(evidence.missing_numbers),
-                    "evidence_score": evidence.score,
+                    "evidence_score": today_score(evidence_features(evidence)),
                     "sentences": [
                         {k: getattr(s, k) for k in ("passage_index", "start", "end", "text", "dense", "lexical", "relevance", "score")}
                         for s in evidence.sentences[:TOP_SENTENCES]
@@ -123,8 +138,6 @@ def build_cache(store: Path, path: Path) -> dict[str, Any]:
                     "retrieve_and_score_ms": round((time.perf_counter() - started) * 1000, 1),
                 })
                 log.info("%s %s: %.0f ms", name, question.id, items[-1]["retrieve_and_score_ms"])
-    finally:
-        engine.close()
     cache = {"store": str(store), "retrieval_k": settings.retrieval_k, "items": items}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(cache), encoding="utf-8")
@@ -193,7 +206,7 @@ def fit(rows: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
         "coef": model.coef_[0].tolist(),
         "intercept": float(model.intercept_[0]),
     }
-    fitted["threshold"] = pick_threshold([probability(fitted, r) for r in rows], y.tolist())
+    fitted["threshold"] = pick_threshold([probability(fitted, r) for r in rows], rows)
     return fitted
 
 
@@ -206,13 +219,14 @@ def probability(fitted: dict[str, Any], row: dict[str, Any]) -> float:
     return 1.0 / (1.0 + math.exp(-z))
 
 
-def pick_threshold(probs: list[float], labels: list[int]) -> float:
-    """The lowest threshold whose false abstention on these answerable questions is <= the target
-    (abstaining at p >= threshold): the most nulls caught for that price."""
-    answerable = sorted((p for p, y in zip(probs, labels) if y == 0), reverse=True)
+def pick_threshold(probs: list[float], rows: list[dict[str, Any]]) -> float:
+    """The cut on P(unanswerable) that abstains wrongly on as many of these (training) answerable
+    questions as today's rule does on them: the same price, so that the held-out figures compare
+    the two at one operating point."""
+    answerable = sorted((p for p, r in zip(probs, rows) if r["label"] == 0), reverse=True)
     if not answerable:
         return 0.5
-    allowed = int(TARGET_FALSE_ABSTENTION * len(answerable))  # how many may abstain wrongly
+    allowed = sum(1 for r in rows if r["label"] == 0 and r["evidence_score"] < TODAY_THRESHOLD)
     # Abstaining at p >= t wrongly abstains on the answerable ones with p >= t: put t just above
     # the (allowed+1)-th highest answerable probability.
     return min(0.999, answerable[allowed] + 1e-6) if allowed < len(answerable) else 0.0
@@ -271,7 +285,7 @@ def leave_one_set_out(rows: list[dict[str, Any]], names: list[str]) -> dict[str,
 
 def today_rule(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
-        name: figures(chosen, [r["evidence_score"] < DEFAULT_ABSTAIN_THRESHOLD for r in chosen])
+        name: figures(chosen, [r["evidence_score"] < TODAY_THRESHOLD for r in chosen])
         for name in SETS
         if (chosen := [r for r in rows if r["set"] == name])
     }
@@ -285,7 +299,7 @@ def answer_match(rows: list[dict[str, Any]]) -> dict[str, Any]:
         if not chosen:
             continue
         whole = [
-            answer_matches(r["answer"], r["whole_answer"] if r["evidence_score"] >= DEFAULT_ABSTAIN_THRESHOLD else NOT_COVERED)
+            answer_matches(r["answer"], r["whole_answer"] if r["evidence_score"] >= TODAY_THRESHOLD else NOT_COVERED)
             for r in chosen
         ]
         short = [bool(r["short_answer"]) and answer_matches(r["answer"], r["short_answer"]) for r in chosen]
@@ -330,8 +344,10 @@ def main() -> None:
     # What the question alone says (typed, asks for an outcome or a plan) is left out: it is a
     # prior on how each set's questions were written, not evidence about the passages, and it
     # did not transfer between sets (see the report).
-    names = args.features.split(",") if args.features else sorted(set(rows[0]["features"]) - QUESTION_ONLY)
+    every = sorted(set(rows[0]["features"]) - QUESTION_ONLY)
+    names = args.features.split(",") if args.features else list(SHIPPED)
     cv, probs = cross_validate(rows, names)
+    every_cv, _ = cross_validate(rows, every)
     held_out = leave_one_set_out(rows, names)
     final = fit(rows, names)
     report = {
@@ -339,9 +355,10 @@ def main() -> None:
         "store": cache["store"],
         "features": names,
         "regularisation_C": C,
-        "target_false_abstention_on_training": TARGET_FALSE_ABSTENTION,
+        "threshold_rule": "as many false abstentions on the training questions as today's rule",
         "cross_validated_by_article": cv,
         "leave_one_set_out": held_out,
+        "all_features": {"features": every, "cross_validated_by_article": every_cv, "leave_one_set_out": leave_one_set_out(rows, every)},
         "today_rule_evidence_score_below_0.40": today_rule(rows),
         "answer_match": answer_match(rows),
         "reader_cost": reader_cost(rows),
@@ -360,7 +377,8 @@ def main() -> None:
         "fitted_on": list(SETS),
         "figures": {"cross_validated_by_article": cv["all"], "leave_one_set_out": held_out},
         "how": "bench/calibrate.py: LogisticRegression(C=%s, class_weight=balanced) on standardised "
-        "features; threshold: lowest with false abstention <= %s on the fitted questions" % (C, TARGET_FALSE_ABSTENTION),
+        "features; threshold on P(unanswerable): as many false abstentions on the fitted questions as "
+        "today's rule (evidence score < %s)" % (C, TODAY_THRESHOLD),
     }
     args.model.parent.mkdir(parents=True, exist_ok=True)
     args.model.write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")

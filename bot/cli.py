@@ -331,6 +331,8 @@ def evaluate(
     result["retriever"] = retriever
     result["questions"] = str(questions)
     console.print(rendering.eval_table(result, METRICS, f"eval: {questions.name} ({retriever}, k={k})"))
+    if (kinds := rendering.null_kind_table(result, "null abstention by null_kind")) is not None:
+        console.print(kinds)
     if json_out:
         write_report(result, json_out)
 

@@ -124,6 +124,19 @@ def eval_table(result: dict[str, Any], metrics: Sequence[str], title: str) -> Ta
     return table
 
 
+def null_kind_table(result: dict[str, Any], title: str) -> Table | None:
+    """Null abstention per `null_kind` (None when the question file gives no kinds)."""
+    kinds = result.get("by_null_kind")
+    if not kinds:
+        return None
+    table = Table(title=title)
+    for column in ("null kind", "n", "null_abstention"):
+        table.add_column(column, justify="right" if column != "null kind" else "left")
+    for kind, row in kinds.items():
+        table.add_row(kind, str(row["n"]), f"{row['null_abstention']:.3f}")
+    return table
+
+
 def feedback_summary(totals: dict[str, int]) -> str:
     """'4 votes on 2 answers: 3 helpful, 1 not helpful (75% helpful)'."""
     share = f" ({totals['helpful'] / totals['votes']:.0%} helpful)" if totals["votes"] else ""

@@ -3,7 +3,11 @@
 Questions are JSON lines: `id`, `type` (single | multi | null | followup), `question`,
 `answer`, `gold` (source_ids), `evidence` (sentences copied from the gold articles), `history`
 (earlier `{"question", "answer"}` turns), optionally `question_date` (what "this week" means for
-that question). Unknown fields are ignored. Every question goes through the same path a user's
+that question) and `null_kind` (why a null question has no answer: near_miss, absent,
+outside_coverage; null abstention is also reported per kind). Unknown fields are ignored.
+`short_answer_match` is the share of answerable questions whose short answer (the span the
+extractive answer leads with, when it does) matches the reference, next to `answer_match` for
+the whole answer; each item's policy features are in `items`. Every question goes through the same path a user's
 does: filters parsed from the question, follow-ups rewritten from the history, hybrid retrieval,
 the answerer and its verification.
 """
@@ -33,6 +37,8 @@ METRICS = (
     "mrr@10",
     "evidence_recall@10",
     "answer_match",
+    "short_answer_match",
+    "short_answer_given",
     "null_abstention",
     "false_abstention",
     "citation_precision",
@@ -57,6 +63,7 @@ class Question(BaseModel):
     evidence: list[str] = Field(default_factory=list)
     history: list[HistoryTurn] = Field(default_factory=list)
     question_date: date | None = None
+    null_kind: str = ""
 
     @property
     def answerable(self) -> bool:
@@ -145,6 +152,7 @@ def _percentile(values: Sequence[float], q: float) -> float:
 class ItemResult(BaseModel):
     id: str
     type: str
+    null_kind: str = ""
     rank: int | None
     evidence_total: int
     evidence_found: int
@@ -156,6 +164,9 @@ class ItemResult(BaseModel):
     evidence_score: float
     standalone: str
     answer: str
+    short_answer: str = ""
+    short_answer_match: bool | None = None
+    features: dict[str, float] = Field(default_factory=dict)
 
 
 def summarise(results: Sequence[ItemResult], answerable_ids: set[str]) -> dict[str, Any]:
@@ -181,6 +192,8 @@ def summarise(results: Sequence[ItemResult], answerable_ids: set[str]) -> dict[s
         if evidence_total
         else None,
         "answer_match": share(answerable, lambda r: bool(r.answer_match)),
+        "short_answer_match": share(answerable, lambda r: bool(r.short_answer_match)),
+        "short_answer_given": share(answerable, lambda r: bool(r.short_answer)),
         "null_abstention": share(nulls, lambda r: r.abstained),
         "false_abstention": share(answerable, lambda r: r.abstained),
         "citation_precision": round(sum(r.cited_gold for r in answerable) / cited, 4) if cited else None,
@@ -188,6 +201,19 @@ def summarise(results: Sequence[ItemResult], answerable_ids: set[str]) -> dict[s
         "latency_p95_ms": round(_percentile(latencies, 0.95), 1),
     }
     return summary
+
+
+def by_null_kind(results: Sequence[ItemResult]) -> dict[str, dict[str, Any]]:
+    """Null abstention per `null_kind` of the null questions that give one (empty when none
+    does): `{kind: {"n", "null_abstention"}}`."""
+    kinds: dict[str, list[ItemResult]] = defaultdict(list)
+    for r in results:
+        if r.type == "null" and r.null_kind:
+            kinds[r.null_kind].append(r)
+    return {
+        kind: {"n": len(rs), "null_abstention": round(sum(r.abstained for r in rs) / len(rs), 4)}
+        for kind, rs in sorted(kinds.items())
+    }
 
 
 async def evaluate_item(engine: ConversationEngine, item: Question, k: int) -> ItemResult:
@@ -203,6 +229,7 @@ async def evaluate_item(engine: ConversationEngine, item: Question, k: int) -> I
     return ItemResult(
         id=item.id,
         type=item.type,
+        null_kind=item.null_kind,
         rank=first_hit(top, gold) if item.answerable else None,
         evidence_total=len(item.evidence),
         evidence_found=evidence_found(item.evidence, top),
@@ -214,12 +241,18 @@ async def evaluate_item(engine: ConversationEngine, item: Question, k: int) -> I
         evidence_score=answer.evidence_score,
         standalone=retrieved.standalone,
         answer=answer.text,
+        short_answer=answer.short_answer,
+        short_answer_match=answer_matches(item.answer, answer.short_answer)
+        if item.answerable and item.answer and answer.short_answer
+        else (False if item.answerable and item.answer else None),
+        features={name: round(value, 4) for name, value in answer.features.items()},
     )
 
 
 async def evaluate(engine: ConversationEngine, questions: Sequence[Question], *, k: int = 10) -> dict[str, Any]:
     """Run every question, one after another; return the overall metrics, the metrics per
-    question type, and the per-item results (`items`)."""
+    question type, null abstention per `null_kind` (`by_null_kind`, when the file gives kinds),
+    and the per-item results (`items`)."""
     results = [await evaluate_item(engine, q, k) for q in questions]
     answerable_ids = {q.id for q in questions if q.answerable}
     by_type: dict[str, list[ItemResult]] = defaultdict(list)
@@ -227,6 +260,8 @@ async def evaluate(engine: ConversationEngine, questions: Sequence[Question], *,
         by_type[r.type].append(r)
     report = summarise(results, answerable_ids)
     report["by_type"] = {t: summarise(rs, answerable_ids) for t, rs in sorted(by_type.items())}
+    if kinds := by_null_kind(results):
+        report["by_null_kind"] = kinds
     report["items"] = [r.model_dump() for r in results]
     return report
 

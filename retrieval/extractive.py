@@ -2,8 +2,11 @@
 shares: the `Answerer` protocol, the abstention answer and `finish` (verification and "As of").
 
 `ExtractiveAnswerer` scores the question against every sentence of the passages
-(`retrieval.evidence`), asks the abstention policy (`retrieval.policy`) whether the evidence is
-good enough, and quotes the best sentences, each with its `[n]`.
+(`retrieval.evidence`), reads the best of them for a span of the type the question asks for
+(`retrieval.reader`), asks the abstention policy (`retrieval.policy`) whether the evidence is
+good enough, and quotes the best sentences, each with its `[n]`. When the reader is confident
+(a span of the asked type, stated rather than announced, in one of the quoted sentences) the
+answer leads with that span and its citation ("Roger Federer [1].") on a line of its own.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from retrieval.citations import verify
 from retrieval.evidence import Evidence, ScoredSentence, SentenceScorer, dot
 from retrieval.models import Answer, Passage
 from retrieval.policy import AbstentionPolicy
+from retrieval.reader import Candidate, Reader, Reading
 from retrieval.settings import Settings
 from retrieval.text import ENDS_SENTENCE, format_date
 from retrieval.workers import run_cpu
@@ -37,6 +41,9 @@ ADJACENT_RATIO = 0.4
 CLOSEST = 3
 
 NOT_COVERED = "The indexed articles don't cover this question."
+# A short answer leads only when its entity label is exactly the asked kind ("Who": a PERSON, not
+# an ORG, whose type match is 0.8): a lead the reader is unsure of is worse than none.
+LEAD_TYPE_MATCH = 1.0
 BULLET = re.compile(r"^\s*[-–—•*]\s+")  # a list item's bullet, not part of what it says
 
 
@@ -110,15 +117,34 @@ def _with_marker(sentence: str, n: int) -> str:
     return f"{sentence} [{n}]" + ("" if ENDS_SENTENCE.search(sentence) else ".")
 
 
-def compose_extractive(evidence: Evidence) -> str:
-    """Return the extractive answer text, with `[k]` = `evidence.passages[k-1]` (unverified)."""
+def compose_extractive(evidence: Evidence, short: Candidate | None = None) -> str:
+    """Return the extractive answer text, with `[k]` = `evidence.passages[k-1]` (unverified):
+    the short answer `short` (see `lead`) on a line of its own when given, then the quoted
+    sentences."""
     chosen = select_sentences(evidence)
     # Sentences of one passage read in the article's order, passages in order of first choice.
     first_choice: dict[int, int] = {}
     for rank, sentence in enumerate(chosen):
         first_choice.setdefault(sentence.passage_index, rank)
     chosen.sort(key=lambda s: (first_choice[s.passage_index], s.start))
-    return " ".join(_with_marker(BULLET.sub("", s.text), s.passage_index + 1) for s in chosen)
+    body = " ".join(_with_marker(BULLET.sub("", s.text), s.passage_index + 1) for s in chosen)
+    return f"{_with_marker(short.text, short.passage_index + 1)}\n{body}" if short else body
+
+
+def lead(evidence: Evidence, reading: Reading, chosen: Sequence[ScoredSentence]) -> Candidate | None:
+    """Return the reader's short answer when the answer may lead with it: of the asked type
+    (`LEAD_TYPE_MATCH`), stated rather than announced, inside one of the `chosen` sentences (so
+    the lead adds no citation and no claim the quoted sentences do not make), and exactly the
+    text of its passage at its offsets. Else None."""
+    short = reading.answer
+    if short is None or not reading.question.typed or short.announced or short.type_match < LEAD_TYPE_MATCH:
+        return None
+    if not 0 <= short.passage_index < len(evidence.passages):
+        return None
+    if evidence.passages[short.passage_index].text[short.start : short.end] != short.text:
+        return None
+    inside = any(s.passage_index == short.passage_index and s.start <= short.start and short.end <= s.end for s in chosen)
+    return short if inside else None
 
 
 # --- the answers every answerer gives -------------------------------------------------------
@@ -138,9 +164,17 @@ def closest_passages(passages: Sequence[Passage], limit: int = CLOSEST) -> list[
     return closest
 
 
-def abstention(question: str, evidence: Evidence, score: float, *, answerer: str, notice: str = "") -> Answer:
+def abstention(
+    question: str,
+    evidence: Evidence,
+    score: float,
+    *,
+    answerer: str,
+    notice: str = "",
+    features: dict[str, float] | None = None,
+) -> Answer:
     """Return the answer that says the articles don't cover `question` and names the closest
-    ones; `score` is the evidence score the policy gave `evidence`."""
+    ones; `score` is the policy's confidence for `evidence`, `features` what it read."""
     closest = closest_passages(evidence.passages)
     text = NOT_COVERED
     if closest:
@@ -154,6 +188,7 @@ def abstention(question: str, evidence: Evidence, score: float, *, answerer: str
         evidence_score=score,
         answerer=answerer,
         notice=notice,
+        features=features or {},
     )
 
 
@@ -189,17 +224,28 @@ def finish(question: str, text: str, score: float, passages: Sequence[Passage], 
 
 
 class ExtractiveAnswerer:
-    """Answers by quoting the best sentences of the passages, offline and without a key."""
+    """Answers by quoting the best sentences of the passages, offline and without a key.
+
+    `reader` (default: a new `Reader`, whose spaCy model loads on first use) and `policy`
+    (default: the shipped model with `settings.abstain_threshold`) can be shared with others."""
 
     name = "extractive"
 
-    def __init__(self, settings: Settings, embeddings: Embeddings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        embeddings: Embeddings,
+        *,
+        reader: Reader | None = None,
+        policy: AbstentionPolicy | None = None,
+    ) -> None:
         self.settings = settings
-        self.policy = AbstentionPolicy.from_settings(settings)
+        self.policy = policy or AbstentionPolicy.from_settings(settings)
+        self.reader = reader or Reader()
         self.scorer = SentenceScorer(embeddings)
 
     async def answer(self, question: str, passages: Sequence[Passage]) -> Answer:
-        """Return the extractive answer; the embedding runs in a worker thread."""
+        """Return the extractive answer; the embedding and reading run in a worker thread."""
         return await run_cpu(self._answer, question, passages)
 
     async def stream(self, question: str, passages: Sequence[Passage]) -> AsyncIterator[str | Answer]:
@@ -211,17 +257,30 @@ class ExtractiveAnswerer:
     def _answer(self, question: str, passages: Sequence[Passage]) -> Answer:
         return self.from_evidence(self.scorer.score(question, passages))
 
-    def from_evidence(self, evidence: Evidence, *, notice: str = "") -> Answer:
-        """Return the extractive answer for already scored sentences (blocking only briefly:
-        nothing is embedded)."""
+    def read(self, evidence: Evidence) -> Reading | None:
+        """Return the reader's reading of `evidence` (None when there is no sentence to read or
+        the question is empty). Blocking: runs spaCy on sentences it has not seen."""
+        if not evidence.sentences or not evidence.question.strip():
+            return None
+        return self.reader.read(evidence.question, evidence.passages, evidence)
+
+    def from_evidence(self, evidence: Evidence, *, notice: str = "", reading: Reading | None = None) -> Answer:
+        """Return the extractive answer for already scored sentences (`reading`: the reader's,
+        when already made). Blocking briefly: nothing is embedded, spaCy may run."""
         question = evidence.question
-        score = self.policy.score(evidence)
-        if self.policy.abstains(evidence):
-            return abstention(question, evidence, score, answerer=self.name, notice=notice)
-        text = compose_extractive(evidence)
+        if reading is None:
+            reading = self.read(evidence)
+        features = self.policy.features(evidence, reading)
+        score = self.policy.confidence(features)
+        if self.policy.decide(features):
+            return abstention(question, evidence, score, answerer=self.name, notice=notice, features=features)
+        short = lead(evidence, reading, select_sentences(evidence)) if reading is not None else None
+        text = compose_extractive(evidence, short)
         answer = finish(question, text, score, evidence.passages, answerer=self.name)
         if answer is None:  # cannot happen for quoted sentences; abstain rather than show nothing
             log.warning("extractive answer failed verification for %r", question)
-            return abstention(question, evidence, score, answerer=self.name, notice=notice)
+            return abstention(question, evidence, score, answerer=self.name, notice=notice, features=features)
         answer.notice = notice
+        answer.features = features
+        answer.short_answer = short.text if short else ""
         return answer

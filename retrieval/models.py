@@ -92,7 +92,10 @@ class Answer(BaseModel):
     filters: SearchFilters = Field(default_factory=SearchFilters)
     evidence_score: float = Field(
         0.0,
-        description="How well the best sentence of the retrieved passages matches the question, "
-        "less a penalty for the question's names missing from every passage (see "
-        "retrieval.policy.AbstentionPolicy.score); under settings.abstain_threshold the answer abstains.",
+        description="The abstention policy's confidence that the passages answer the question "
+        "(retrieval.policy.AbstentionPolicy.confidence); under its threshold the answer abstains.",
+    )
+    short_answer: str = Field(default="", description="The short answer the text leads with, if any (a span of a cited passage).")
+    features: dict[str, float] = Field(
+        default_factory=dict, description="The abstention policy's features for this answer, by name."
     )

@@ -386,6 +386,14 @@ class Reader:
 
         predicate_in_answer = max((predicate_share(t) for t in answer_sentences), default=0.0)
         predicate_in_top = max((predicate_share(s.text) for s in sentences), default=0.0)
+        # The asked relation: the best read sentence that carries most of the predicate ("paid",
+        # "replaced", "verdict"), and whether it states a span of the asked type without marking
+        # it as still to come or withheld ("X is to go on trial", "has yet to be named").
+        shares = [predicate_share(s.text) for s in sentences]
+        relation = sentences[shares.index(max(shares))].text if shares and max(shares) > 0 else ""
+        relation_states = bool(relation) and not ANNOUNCED.search(relation) and not UNDISCLOSED.search(relation) and any(
+            c.sentence == relation for c in strong
+        )
         constraints = [w.lower() for w in (*question.names, *question.numbers)]
         where = (best.sentence if best else (top[0].text if top else "")).lower()
         present = sum(1 for c in constraints if c in where) / len(constraints) if constraints else 1.0
@@ -410,6 +418,7 @@ class Reader:
             "support": float(min(best.support, 3)) if best else 0.0,
             "constraints_in_answer_sentence": present,
             "best_sentence_past": float(analyses[0].past) if analyses else 0.0,
+            "relation_states_answer": float(relation_states) if question.typed else 1.0,
         }
 
 

@@ -87,21 +87,17 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(0.0, description="Sampling temperature of the chat model.")
     retrieval_k: int = Field(8, description="Passages retrieved for an answer.")
     max_per_article: int = Field(2, description="At most this many passages of one article.")
-    # The evidence score (`retrieval.policy.AbstentionPolicy`): the best sentence's relevance
-    # (0.6 x cosine similarity with all-MiniLM-L6-v2 + 0.4 x IDF-weighted share of the question's
-    # terms in the sentence) minus 0.2 x the share of the question's name and number words found
-    # in no retrieved passage, and minus 0.15 more when a number of the question is stated by no
-    # passage. Calibrated with `newsbot eval` on bbc-qa dev (hybrid retrieval, store of BBC + CNN
-    # articles): 0.40 abstains on 14 of the 18 null questions and wrongly on 5 of the 123
-    # answerable ones (0.42: 14/18 and 8/123; 0.44: 15/18 and 10/123); on cnn-rtqa dev it abstains
-    # wrongly on 21 of 102 (0.42: 22/102), 19 since names match by stem and alias. Without the
-    # number penalty 0.40 abstained on only 10/18. The null questions that still pass ask about
-    # the outcome of events the articles only announce (which actor was finally announced, what
-    # sentence was given): similarity cannot tell them apart.
-    abstain_threshold: float = Field(
-        0.40,
-        description="Evidence score under which the answer says the articles don't cover the "
-        "question (0.40 is calibrated on bbc-qa dev; see the README).",
+    # The abstention policy (`retrieval.policy`): a logistic regression over the evidence and
+    # the reader's features, fitted by `make calibrate` (retrieval/data/abstention.json, with its
+    # held-out figures). The threshold is a probability: the answer abstains when the model's
+    # P(the passages answer the question) is under it. None uses the cut fitted with the model
+    # (chosen on training folds only; see the README's Evaluation section).
+    abstain_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Probability that the passages answer the question under which the answer "
+        "says the articles don't cover it (unset: the cut fitted with the model, see the README).",
     )
     history_tokens: int = Field(
         1200, description="tiktoken budget of the conversation history kept per thread or DM."
@@ -148,7 +144,7 @@ class Settings(BaseSettings):
             return [int(item) for item in value.replace(",", " ").split()]
         return value
 
-    @field_validator("dev_guild_id", "shard_count", mode="before")
+    @field_validator("dev_guild_id", "shard_count", "abstain_threshold", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

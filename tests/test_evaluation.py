@@ -10,6 +10,7 @@ import pytest
 from retrieval.evaluation import (
     ItemResult,
     answer_matches,
+    by_null_kind,
     evidence_found,
     first_hit,
     load_questions,
@@ -92,3 +93,34 @@ def test_a_question_file_that_is_not_utf8_is_named_with_its_line(tmp_path: Path)
     path.write_bytes(good.encode() + '{"id": "q2", "question": "Café owners?"}\n'.encode("latin-1"))
     with pytest.raises(ValueError, match=r"questions\.jsonl:2: not UTF-8 \(byte 0xe9\)"):
         load_questions(path)
+
+
+def test_the_short_answer_is_scored_apart_from_the_whole_answer_and_nulls_by_kind() -> None:
+    results = [
+        result("a", answer_match=True, short_answer="76%", short_answer_match=True),
+        result("b", answer_match=True, short_answer="", short_answer_match=False),
+        result("c", answer_match=False, short_answer="Gazprom", short_answer_match=False),
+        result("n1", "null", null_kind="near_miss", abstained=False),
+        result("n2", "null", null_kind="near_miss", abstained=True),
+        result("n3", "null", null_kind="absent", abstained=True),
+    ]
+    summary = summarise(results, {"a", "b", "c"})
+    assert summary["answer_match"] == pytest.approx(2 / 3, abs=1e-4)
+    assert summary["short_answer_match"] == pytest.approx(1 / 3, abs=1e-4)
+    assert summary["short_answer_given"] == pytest.approx(2 / 3, abs=1e-4)
+    assert by_null_kind(results) == {
+        "absent": {"n": 1, "null_abstention": 1.0},
+        "near_miss": {"n": 2, "null_abstention": 0.5},
+    }
+    assert by_null_kind(results[:3]) == {}
+
+
+def test_the_null_kind_and_features_are_read_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text(
+        '{"id": "n", "type": "null", "question": "Who won?", "null_kind": "near_miss", "near": ["x"]}\n',
+        encoding="utf-8",
+    )
+    assert load_questions(path)[0].null_kind == "near_miss"
+    kept = result("n", "null", features={"relevance": 0.5}).model_dump()
+    assert kept["features"] == {"relevance": 0.5} and kept["null_kind"] == ""

@@ -59,7 +59,7 @@ async def test_extractive_answer_quotes_the_evidence_with_valid_citations(
     assert_every_sentence_cited(answer, given)
     assert 1 <= len(sentences_of(answer)) <= 3
     assert answer.answerer == "extractive"
-    assert answer.evidence_score >= extractive.settings.abstain_threshold
+    assert answer.evidence_score >= extractive.policy.threshold
 
 
 async def test_extractive_answer_is_short_and_has_no_repeated_sentences(extractive: ExtractiveAnswerer) -> None:
@@ -113,7 +113,7 @@ async def test_off_topic_question_abstains_and_lists_the_closest_articles(extrac
     assert [p.source_id for p in answer.closest] == ["business/173", "politics/365", "tech/145"]
     for passage in answer.closest:
         assert passage.title in answer.text
-    assert answer.evidence_score < extractive.settings.abstain_threshold
+    assert answer.evidence_score < extractive.policy.threshold
 
 
 async def test_the_threshold_comes_from_settings(settings: Settings, local_embeddings: Any) -> None:

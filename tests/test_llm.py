@@ -16,7 +16,7 @@ from langchain_core.outputs import ChatGenerationChunk
 
 from retrieval.citations import audit
 from retrieval.errors import LLMUnavailableError
-from retrieval.llm import ANSWER_SYSTEM_PROMPT, UNVERIFIED_NOTICE, LLMAnswerer, build_messages, fit_passages
+from retrieval.llm import ANSWER_SYSTEM_PROMPT, UNTYPED_NOTICE, UNVERIFIED_NOTICE, LLMAnswerer, build_messages, fit_passages
 from retrieval.models import Answer
 from retrieval.settings import Settings
 from tests.support.answer_support import CARLSBERG_Q, INJECTION, assert_every_sentence_cited, bbc_passages, pool
@@ -196,3 +196,28 @@ async def test_a_citation_to_a_passage_not_given_is_removed(settings: Settings, 
     answerer = llm(settings, local_embeddings, ["Carlsberg plans to cut 200 jobs in Sweden [1][9]."])
     answer = await answerer.answer(CARLSBERG_Q, pool("business/173"))
     assert answer.text == "Carlsberg plans to cut 200 jobs in Sweden [1]."
+
+
+async def test_the_prompt_names_the_kind_of_answer_the_question_expects(settings: Settings, local_embeddings: Any) -> None:
+    answerer = llm(settings, local_embeddings, ["Carlsberg plans to cut 200 jobs in Sweden [1]."])
+    given = [p for p in bbc_passages("business/173") if "200 jobs in Sweden" in p.text]
+    await answerer.answer(CARLSBERG_Q, given)
+    _, user = answerer.chat_model.received[0]  # type: ignore[attr-defined]
+    assert "The question asks for a number (how many)" in user.content
+    assert user.content.index("The question asks for") > user.content.index("Question: ")
+
+
+async def test_an_llm_answer_without_a_span_of_the_asked_type_falls_back_to_the_extractive_answer(
+    settings: Settings, local_embeddings: Any
+) -> None:
+    # "How many jobs?" answered with a verified sentence that gives no number, citing a sentence
+    # that has none either (only a percentage): the reader finds no count, so the extractive
+    # answer is shown with a notice.
+    given = pool("business/173", "politics/365")
+    n = 1 + next(i for i, p in enumerate(given) if "waning demand" in p.text)
+    answerer = llm(settings, local_embeddings, [f"Carlsberg is suffering from waning demand [{n}]."])
+    answer = await answerer.answer(CARLSBERG_Q, given)
+    assert answer.answerer == "extractive" and answer.notice == UNTYPED_NOTICE
+    assert "200 jobs in Sweden" in answer.text
+    assert_every_sentence_cited(answer, given)
+    assert audit(answer) == []
