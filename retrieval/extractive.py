@@ -41,6 +41,7 @@ ADJACENT_RATIO = 0.4
 CLOSEST = 3
 
 NOT_COVERED = "The indexed articles don't cover this question."
+REMOVED_NOTICE = "Statements or citations the articles don't support were removed from this answer."
 # A short answer leads only when its entity label is exactly the asked kind ("Who": a PERSON, not
 # an ORG, whose type match is 0.8): a lead the reader is unsure of is worse than none.
 LEAD_TYPE_MATCH = 1.0
@@ -217,6 +218,8 @@ def finish(question: str, text: str, score: float, passages: Sequence[Passage], 
         as_of=as_of,
         evidence_score=score,
         answerer=answerer,
+        # The reader is told when what it sees is less than what the answerer wrote.
+        notice=REMOVED_NOTICE if verified.problems else "",
     )
 
 

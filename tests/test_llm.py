@@ -16,6 +16,7 @@ from langchain_core.outputs import ChatGenerationChunk
 
 from retrieval.citations import audit
 from retrieval.errors import LLMUnavailableError
+from retrieval.extractive import REMOVED_NOTICE
 from retrieval.llm import ANSWER_SYSTEM_PROMPT, UNTYPED_NOTICE, UNVERIFIED_NOTICE, LLMAnswerer, build_messages, fit_passages
 from retrieval.models import Answer
 from retrieval.settings import Settings
@@ -88,7 +89,7 @@ async def test_llm_answer_is_verified_and_streamed(settings: Settings, local_emb
     assert len(deltas) > 1 and all(isinstance(d, str) for d in deltas)  # streamed word by word before the end
     assert isinstance(answer, Answer)
     assert answer.text == "Carlsberg plans to cut 200 jobs in Sweden [1]."
-    assert answer.answerer == "llm" and not answer.notice
+    assert answer.answerer == "llm" and answer.notice == REMOVED_NOTICE  # two claims were dropped
     assert answer.citations[0].passage.source_id == "business/173"
     assert "200 jobs in Sweden" in answer.citations[0].quote
     assert audit(answer) == []
@@ -196,6 +197,13 @@ async def test_a_citation_to_a_passage_not_given_is_removed(settings: Settings, 
     answerer = llm(settings, local_embeddings, ["Carlsberg plans to cut 200 jobs in Sweden [1][9]."])
     answer = await answerer.answer(CARLSBERG_Q, pool("business/173"))
     assert answer.text == "Carlsberg plans to cut 200 jobs in Sweden [1]."
+    assert answer.notice == REMOVED_NOTICE  # the reader learns that something was taken out
+
+
+async def test_a_fully_supported_llm_answer_carries_no_notice(settings: Settings, local_embeddings: Any) -> None:
+    answerer = llm(settings, local_embeddings, ["Carlsberg plans to cut 200 jobs in Sweden [1]."])
+    answer = await answerer.answer(CARLSBERG_Q, pool("business/173"))
+    assert answer.text == "Carlsberg plans to cut 200 jobs in Sweden [1]." and answer.notice == ""
 
 
 async def test_the_prompt_names_the_kind_of_answer_the_question_expects(settings: Settings, local_embeddings: Any) -> None:
