@@ -38,9 +38,9 @@ from pydantic import BaseModel, Field
 
 from retrieval.citations import strip_markers
 from retrieval.errors import LLMUnavailableError
-from retrieval.extractive import Answerer, ExtractiveAnswerer
+from retrieval.extractive import Answerer, ExtractiveAnswerer, closest_passages
 from retrieval.models import Answer, Passage, SearchFilters
-from retrieval.query import parse_filters
+from retrieval.query import Coverage, parse_filters
 from retrieval.settings import Settings
 from retrieval.text import NUMBER, QUESTION_WORDS, STOPWORDS, entities, text_words
 from retrieval.tokens import get_encoding
@@ -79,6 +79,46 @@ def known_outlets(retriever: object) -> list[str]:
     return list(method()) if callable(method) else []
 
 
+def store_coverage(retriever: object) -> Coverage | None:
+    """The publish dates the retriever's store spans (`HybridRetriever.coverage`), or None when
+    the retriever cannot say (then every period a question names applies). Blocking."""
+    method = getattr(retriever, "coverage", None)
+    return method() if callable(method) else None
+
+
+def _day(d: date) -> str:
+    return f"{d.day} {d:%b %Y}"
+
+
+def describe_period(start: date | None, end: date | None) -> str:
+    """ "from 1 to 7 Dec 2026", "since 1 Dec 2026", "before 1 Jan 2005", "on 2 Dec 2026"."""
+    if start is not None and end is not None:
+        if start == end:
+            return f"on {_day(start)}"
+        if start.year == end.year:
+            first = f"{start.day}" if start.month == end.month else f"{start.day} {start:%b}"
+            return f"from {first} to {_day(end)}"
+        return f"from {_day(start)} to {_day(end)}"
+    if start is not None:
+        return f"since {_day(start)}"
+    if end is not None:
+        return f"up to {_day(end)}"
+    return ""
+
+
+def uncovered_answer(
+    question: str, period: tuple[date | None, date | None], coverage: Coverage, passages: Sequence[Passage]
+) -> Answer:
+    """The answer to a question about a period the store has no articles from: it says which
+    period the articles cover (instead of quoting articles from another time) and lists the
+    closest ones, as an abstention does."""
+    asked = describe_period(*period)
+    text = f"I have no articles {asked}." if asked else "I have no articles from that time."
+    if coverage.oldest is not None and coverage.newest is not None:
+        text = text[:-1] + f": the articles I have run {describe_period(coverage.oldest, coverage.newest)}."
+    return Answer(question=question, text=text, abstained=True, closest=closest_passages(passages))
+
+
 # --- history --------------------------------------------------------------------------------
 
 
@@ -94,11 +134,14 @@ class Turn(BaseModel):
 
 
 class Retrieved(BaseModel):
-    """What retrieval found for one question: the question as searched, the filters, passages."""
+    """What retrieval found for one question: the question as searched, the filters, passages,
+    and the period asked about when the store has no articles from it (see `parse_filters`)."""
 
     standalone: str
     filters: SearchFilters
     passages: list[Passage]
+    uncovered: tuple[date | None, date | None] | None = None
+    coverage: Coverage | None = None
 
 
 class HistoryStore(Protocol):
@@ -360,10 +403,14 @@ class ConversationEngine:
         *,
         filters: SearchFilters | None = None,
         on_delta: DeltaCallback | None = None,
+        today: date | None = None,
     ) -> Answer:
         """Answer `question` in the conversation and remember the turn.
 
         `filters` (e.g. from slash-command options) win over filters stated in the question.
+        `today` is the day the question was asked (the message's date in Discord): what "last
+        week" means; default: the engine's clock. A question about a period after the newest
+        article (or before the oldest) is answered with the period the articles cover.
         `on_delta` receives the answer text as it is produced (a draft; the returned `Answer` is
         the verified one). Raises RetrievalError subclasses from retrieval (EmptyIndexError,
         StoreUnavailableError...); an unavailable language model is not an error: the extractive
@@ -377,7 +424,7 @@ class ConversationEngine:
             lock = asyncio.Lock()
             self._locks[conversation_id] = lock
         async with lock:  # turns of one conversation stay in order
-            return await self._ask(conversation_id, question, filters, on_delta)
+            return await self._ask(conversation_id, question, filters, on_delta, today)
 
     async def last_answer(self, conversation_id: str) -> Answer | None:
         """Return the last answer of the conversation (for /sources), or None."""
@@ -411,23 +458,35 @@ class ConversationEngine:
     ) -> Retrieved:
         """Parse the filters stated in `question`, rewrite it to stand alone from `history`, and
         retrieve passages (`k`, default settings.retrieval_k). `today` resolves relative dates
-        ("last week"); default: the engine's clock."""
-        outlets = await asyncio.to_thread(known_outlets, self.retriever)
-        searched, stated, _ = parse_filters(question, today=today or self.today(), known_outlets=list(outlets))
+        ("last week"); default: the engine's clock. Periods apply only where the store has dated
+        articles; one it has none from comes back as `uncovered`."""
+        outlets, coverage = await asyncio.to_thread(self._store_facts)
+        searched, stated, uncovered = parse_filters(
+            question, today=today or self.today(), known_outlets=outlets, coverage=coverage
+        )
         standalone = await self.standalone_question(searched, history)
         filters = merge_filters(explicit, stated)
         if filters.is_empty() and history and standalone != searched:
             filters = history[-1].filters  # a follow-up keeps the scope of what it follows
         log.info("question %r -> %r %s", question, standalone, filters.model_dump(exclude_defaults=True))
         passages = await self.retriever.asearch(standalone, k=k or self.settings.retrieval_k, filters=filters)
-        return Retrieved(standalone=standalone, filters=filters, passages=passages)
+        return Retrieved(
+            standalone=standalone, filters=filters, passages=passages, uncovered=uncovered, coverage=coverage
+        )
+
+    def _store_facts(self) -> tuple[list[str], Coverage | None]:
+        return known_outlets(self.retriever), store_coverage(self.retriever)
 
     async def answer_retrieved(
         self, question: str, retrieved: Retrieved, *, on_delta: DeltaCallback | None = None
     ) -> Answer:
         """Answer from what `retrieve` found (its first settings.retrieval_k passages); an
-        unavailable language model gives the extractive answer with a notice."""
+        unavailable language model gives the extractive answer with a notice; a question about a
+        period the store has no articles from gets the period the articles cover."""
         passages = retrieved.passages[: self.settings.retrieval_k]
+        if retrieved.uncovered is not None and retrieved.coverage is not None:
+            answer = uncovered_answer(question, retrieved.uncovered, retrieved.coverage, passages)
+            return answer.model_copy(update={"standalone_question": retrieved.standalone, "filters": retrieved.filters})
         try:
             if on_delta is None:
                 answer = await self.answerer.answer(retrieved.standalone, passages)
@@ -455,9 +514,10 @@ class ConversationEngine:
         question: str,
         explicit: SearchFilters | None,
         on_delta: DeltaCallback | None,
+        today: date | None,
     ) -> Answer:
         history = await asyncio.to_thread(self.history.turns, conversation_id)
-        retrieved = await self.retrieve(question, history, explicit=explicit)
+        retrieved = await self.retrieve(question, history, explicit=explicit, today=today)
         answer = await self.answer_retrieved(question, retrieved, on_delta=on_delta)
         turn = self._turn(question, retrieved.standalone, answer, retrieved.filters)
         await asyncio.to_thread(self.history.add, conversation_id, turn, answer)

@@ -180,7 +180,7 @@ class Conversation(commands.Cog):
 
         try:
             async with target.typing():
-                answer = await self.bot.engine.ask(str(target_id), question)
+                answer = await self.bot.engine.ask(str(target_id), question, today=message.created_at.date())
         except Exception as e:  # one friendly sentence, the traceback in the log
             await target.send(friendly_message(e), allowed_mentions=NONE)
             return
@@ -205,14 +205,16 @@ class Conversation(commands.Cog):
             await send_ephemeral(interaction, refusal)
             return
         try:
-            day = parse_date_option(since, self.bot.engine.today()) if since else None
+            # "last week" means the week before the user asked, whatever the bot's clock says.
+            asked_on = interaction.created_at.date()
+            day = parse_date_option(since, asked_on) if since else None
         except ValueError as e:
             await send_ephemeral(interaction, str(e))
             return
         await interaction.response.defer(thinking=True)
         filters = SearchFilters(outlets=[outlet] if outlet else [], since=day)
         [conversation, *_] = await self.conversations(interaction)
-        answer = await self.bot.engine.ask(conversation, question, filters=filters)
+        answer = await self.bot.engine.ask(conversation, question, filters=filters, today=asked_on)
         answer_id = await self.rateable(answer)
         pieces = split_message(render_answer(answer))
         for i, piece in enumerate(pieces):
