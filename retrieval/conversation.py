@@ -6,8 +6,9 @@
    them with explicit ones;
 2. rewrites a follow-up ("what did he say about it?", "and the other one?", "why?") into a
    standalone question from the conversation's history: with the chat model when one is
-   configured, else offline (named entities, numbers and topic words of the previous turn carried
-   into the query, pronouns replaced when that is unambiguous);
+   configured, else offline (`retrieval.followups`: pronouns and "that survey" resolved, the
+   previous question's names carried); the articles the previous answer cited come first when
+   the follow-up stays with that story;
 3. retrieves passages and answers with the configured answerer; when the language model is
    unavailable, the extractive answer is given with a notice;
 4. records the turn in the history store (in memory, or `SQLiteHistory` to survive restarts),
@@ -41,8 +42,9 @@ from retrieval.errors import LLMUnavailableError
 from retrieval.extractive import Answerer, ExtractiveAnswerer, closest_passages
 from retrieval.models import Answer, Passage, SearchFilters
 from retrieval.query import Coverage, parse_filters
+from retrieval.followups import is_followup, rewrite_offline
 from retrieval.settings import Settings
-from retrieval.text import NUMBER, QUESTION_WORDS, STOPWORDS, entities, text_words
+from retrieval.text import entities
 from retrieval.tokens import get_encoding
 
 if TYPE_CHECKING:
@@ -131,6 +133,7 @@ class Turn(BaseModel):
     abstained: bool = False
     filters: SearchFilters = Field(default_factory=SearchFilters)
     tokens: int = 0
+    sources: list[str] = Field(default_factory=list, description="source_ids of the articles the answer cited")
 
 
 class Retrieved(BaseModel):
@@ -268,99 +271,6 @@ class SQLiteHistory:
             db.execute("DELETE FROM last_answers WHERE conversation_id = ?", (conversation_id,))
 
 
-# --- follow-ups -----------------------------------------------------------------------------
-
-_PRONOUNS = frozenset("he him his she her hers they them their theirs it its".split())
-_PERSONAL = {"he": "", "him": "", "she": "", "his": "'s"}
-_DEMONSTRATIVE = re.compile(
-    r"(?:^|\b(?:about|for|in|on|at|of|with|from|after|before|during|by|to|over|behind)\s+)"
-    r"(?:this|that|these|those)\b",
-    re.I,
-)
-_LEADING = re.compile(
-    r"^\s*(?:and|but|so|also|then|or|what about|how about|what else|why|how come|same)\b", re.I
-)
-_REFERENCE = re.compile(r"\b(?:the other(?: one)?|the same|the former|the latter|the first one|the second one)\b", re.I)
-def is_followup(question: str) -> bool:
-    """True when `question` probably leans on the conversation: it is very short, starts with
-    "and"/"what about"/"why", names "the other one", or uses a pronoun before naming anyone."""
-    words = text_words(question)
-    if not words:
-        return False
-    if len(words) <= 3 or _LEADING.match(question) or _REFERENCE.search(question):
-        return True
-    if _DEMONSTRATIVE.search(question):
-        return True
-    for i, word in enumerate(words):
-        if word.lower() in _PRONOUNS:
-            # "Which Labour MP says he..." names someone first; "Will he..." does not.
-            named_before = any(w[:1].isupper() and w.lower() not in QUESTION_WORDS for w in words[1:i])
-            return not named_before
-    return False
-
-
-def keywords(text: str, limit: int = 4) -> list[str]:
-    """Return up to `limit` topic words of `text` (lower-case words that are not stopwords)."""
-    found: list[str] = []
-    for word in text_words(strip_markers(text)):
-        lower = word.lower()
-        if word[:1].isupper() or NUMBER.match(word) or len(lower) < 4:
-            continue
-        if lower in STOPWORDS or lower in QUESTION_WORDS or lower in found:
-            continue
-        found.append(lower)
-        if len(found) == limit:
-            break
-    return found
-
-
-def rewrite_offline(question: str, history: Sequence[Turn]) -> str:
-    """Return `question` made standalone from the last turn of `history`, without a model.
-
-    Pronouns are replaced when the previous question names exactly one person-like phrase;
-    the previous turn's entities and topic words not already in the question are appended in
-    brackets, which is what retrieval needs. A very short follow-up ("why?") takes the whole
-    previous question along."""
-    if not history or not is_followup(question):
-        return question
-    previous = history[-1]
-    prev_question = previous.standalone or previous.question
-    asked = question.strip()
-    if len(text_words(asked)) <= 3:
-        return f"{asked} {re.sub(r'[?.!]+$', '', _strip_context(prev_question))}?".strip()
-
-    names = [e for e in entities(_strip_context(prev_question)) if " " in e and not NUMBER.match(e)]
-    rewritten = asked
-    if len(names) == 1:
-        name = names[0]
-
-        def replace(match: re.Match[str]) -> str:
-            return name + _PERSONAL[match.group(0).lower()]
-
-        # "her" is left alone: object or possessive, it cannot be told apart cheaply.
-        rewritten = re.sub(r"\b(?:he|him|she|his)\b", replace, rewritten, flags=re.I)
-
-    carried: list[str] = []
-    answer_entities = [] if previous.abstained else entities(_first_sentence(previous.answer))
-    candidates = entities(prev_question) + answer_entities[:4] + keywords(prev_question)
-    lowered = rewritten.lower()
-    for item in candidates:
-        if item.lower() not in lowered and item.lower() not in (c.lower() for c in carried):
-            carried.append(item)
-    carried = carried[:8]
-    return f"{rewritten} ({', '.join(carried)})" if carried else rewritten
-
-
-def _strip_context(question: str) -> str:
-    """The question without the bracketed context an earlier rewrite appended."""
-    return re.sub(r"\s*\([^()]*\)\s*$", "", question).strip()
-
-
-def _first_sentence(text: str) -> str:
-    text = strip_markers(re.sub(r"^As of [^:]{3,30}:\s*", "", text))
-    return re.split(r"(?<=[.!?])\s+", text, maxsplit=1)[0] if text else ""
-
-
 # --- the engine -----------------------------------------------------------------------------
 
 
@@ -443,7 +353,7 @@ class ConversationEngine:
             condensed = await self._condense(question, history)
             if condensed:
                 return condensed
-        return rewrite_offline(question, history)
+        return await asyncio.to_thread(rewrite_offline, question, history)  # spaCy: not on the loop
 
     # --- steps --------------------------------------------------------------------------------
 
@@ -466,16 +376,29 @@ class ConversationEngine:
         )
         standalone = await self.standalone_question(searched, history)
         filters = merge_filters(explicit, stated)
-        if filters.is_empty() and history and standalone != searched:
+        followup = bool(history) and standalone != searched
+        if filters.is_empty() and followup:
             filters = history[-1].filters  # a follow-up keeps the scope of what it follows
         log.info("question %r -> %r %s", question, standalone, filters.model_dump(exclude_defaults=True))
         passages = await self.retriever.asearch(standalone, k=k or self.settings.retrieval_k, filters=filters)
+        if followup:
+            previous = await self._previous_sources(history[-1], filters)
+            passages = same_story_first(searched, passages, previous)
         return Retrieved(
             standalone=standalone, filters=filters, passages=passages, uncovered=uncovered, coverage=coverage
         )
 
     def _store_facts(self) -> tuple[list[str], Coverage | None]:
         return known_outlets(self.retriever), store_coverage(self.retriever)
+
+    async def _previous_sources(self, previous: Turn, filters: SearchFilters) -> list[str]:
+        """The articles the previous answer cited; for a turn that does not record them (an
+        evaluation's history, a turn kept before they were recorded), the article its question
+        retrieves first."""
+        if previous.sources or previous.abstained:
+            return previous.sources
+        found = await self.retriever.asearch(previous.standalone or previous.question, k=1, filters=filters)
+        return [p.source_id for p in found[:1]]
 
     async def answer_retrieved(
         self, question: str, retrieved: Retrieved, *, on_delta: DeltaCallback | None = None
@@ -545,6 +468,7 @@ class ConversationEngine:
             abstained=answer.abstained,
             filters=filters,
             tokens=q_tokens + s_tokens + a_tokens,
+            sources=list(dict.fromkeys(c.passage.source_id for c in answer.citations)),
         )
 
     async def _condense(self, question: str, history: Sequence[Turn]) -> str:
@@ -567,6 +491,21 @@ class ConversationEngine:
         if not first or len(first) > max(300, 4 * len(question)):
             return ""
         return first
+
+def same_story_first(question: str, passages: Sequence[Passage], previous: Sequence[str]) -> list[Passage]:
+    """`passages` with those of the `previous` answer's articles first, when the follow-up
+    `question` stays with that story: every name it adds ("Steve Borthwick") appears in those
+    articles' passages. A follow-up naming something they do not mention ("What about
+    Heineken?") keeps the retriever's order."""
+    wanted = set(previous)
+    same = [p for p in passages if p.source_id in wanted]
+    if not same:
+        return list(passages)
+    text = " ".join(p.title + " " + p.text for p in same).lower()
+    if any(name.lower() not in text for name in entities(question)):
+        return list(passages)
+    return same + [p for p in passages if p.source_id not in wanted]
+
 
 def merge_filters(explicit: SearchFilters | None, stated: SearchFilters) -> SearchFilters:
     """Explicit filters win field by field; the question's fill the rest."""

@@ -21,17 +21,15 @@ from retrieval.conversation import (
     InMemoryHistory,
     SQLiteHistory,
     Turn,
-    entities,
-    is_followup,
     merge_filters,
-    rewrite_offline,
 )
+from retrieval.followups import is_followup, rewrite_offline
 from retrieval.errors import EmptyIndexError
 from retrieval.extractive import ExtractiveAnswerer
 from retrieval.llm import LLMAnswerer
 from retrieval.models import Answer, Passage, SearchFilters
 from retrieval.settings import Settings
-from retrieval.text import terms
+from retrieval.text import entities, terms
 from retrieval.tokens import get_encoding
 from tests.answer_support import bbc_passages
 
