@@ -382,7 +382,7 @@ class ConversationEngine:
         log.info("question %r -> %r %s", question, standalone, filters.model_dump(exclude_defaults=True))
         passages = await self.retriever.asearch(standalone, k=k or self.settings.retrieval_k, filters=filters)
         if followup:
-            previous = await self._previous_sources(history[-1], filters)
+            previous = await self._previous_sources(history, filters)
             passages = same_story_first(searched, passages, previous)
         return Retrieved(
             standalone=standalone, filters=filters, passages=passages, uncovered=uncovered, coverage=coverage
@@ -391,13 +391,18 @@ class ConversationEngine:
     def _store_facts(self) -> tuple[list[str], Coverage | None]:
         return known_outlets(self.retriever), store_coverage(self.retriever)
 
-    async def _previous_sources(self, previous: Turn, filters: SearchFilters) -> list[str]:
+    async def _previous_sources(self, history: Sequence[Turn], filters: SearchFilters) -> list[str]:
         """The articles the previous answer cited; for a turn that does not record them (an
         evaluation's history, a turn kept before they were recorded), the article its question
         retrieves first."""
+        previous = history[-1]
         if previous.sources or previous.abstained:
             return previous.sources
-        found = await self.retriever.asearch(previous.standalone or previous.question, k=1, filters=filters)
+        asked = previous.standalone
+        if not asked:  # "Where can you buy it?" must search for what "it" was
+            earlier = history[:-1]
+            asked = await asyncio.to_thread(rewrite_offline, previous.question, earlier) if earlier else previous.question
+        found = await self.retriever.asearch(asked, k=1, filters=filters)
         return [p.source_id for p in found[:1]]
 
     async def answer_retrieved(
@@ -407,6 +412,9 @@ class ConversationEngine:
         unavailable language model gives the extractive answer with a notice; a question about a
         period the store has no articles from gets the period the articles cover."""
         passages = retrieved.passages[: self.settings.retrieval_k]
+        # The answerer reads the standalone question with its carried names: without them a
+        # follow-up whose "she" stays unresolved scores its evidence too low (tried: calib
+        # follow-ups abstained 4 of 15 instead of 0).
         if retrieved.uncovered is not None and retrieved.coverage is not None:
             answer = uncovered_answer(question, retrieved.uncovered, retrieved.coverage, passages)
             return answer.model_copy(update={"standalone_question": retrieved.standalone, "filters": retrieved.filters})
