@@ -170,8 +170,10 @@ def _noun_phrase(noun: str, text: str) -> str:
         m = re.search(rf"((?:[A-Z][\w'’&.-]*\s+)*(?:[a-z][\w-]*\s+){{0,2}}){re.escape(noun)}s?\b", text)
         return m.group(0).strip() if m else ""
     for chunk in nlp(text).noun_chunks:
-        if chunk.root.text.lower() in wanted:
-            words = [t for t in chunk if t.tag_ not in ("WDT", "WP", "WP$")]
+        # The phrase up to the noun: the parser may take "survey show" for one noun.
+        ends = [t.i for t in chunk if t.text.lower() in wanted]
+        if ends:
+            words = [t for t in chunk if t.i <= ends[-1] and t.tag_ not in ("WDT", "WP", "WP$")]
             return " ".join(t.text for t in words).replace(" 's", "'s").replace(" ’s", "’s")
     return ""
 
