@@ -7,8 +7,9 @@ model writes it (drafts), then the verified `Answer`; `ask` returns just that `A
    them with explicit ones;
 2. rewrites a follow-up ("what did he say about it?", "and the other one?", "why?") into a
    standalone question from the conversation's history: with the chat model when one is
-   configured, else offline (named entities, numbers and topic words of the previous turn carried
-   into the query, pronouns replaced when that is unambiguous);
+   configured, else offline (`retrieval.followups`: pronouns and "that survey" resolved, the
+   previous question's names carried); the articles the previous answer cited come first when
+   the follow-up stays with that story;
 3. retrieves passages and answers with the configured answerer; when the language model is
    unavailable, the extractive answer is given with a notice;
 4. records the turn in the history store (in memory, or `SQLiteHistory` to survive restarts),
@@ -38,11 +39,12 @@ from pydantic import BaseModel, Field
 
 from retrieval.citations import strip_markers
 from retrieval.errors import LLMUnavailableError
-from retrieval.extractive import Answerer, ExtractiveAnswerer
+from retrieval.extractive import Answerer, ExtractiveAnswerer, closest_passages
 from retrieval.models import Answer, Passage, SearchFilters
-from retrieval.query import parse_filters
+from retrieval.query import Coverage, parse_filters
+from retrieval.followups import is_followup, rewrite_offline
 from retrieval.settings import Settings
-from retrieval.text import NUMBER, QUESTION_WORDS, STOPWORDS, entities, text_words
+from retrieval.text import entities
 from retrieval.tokens import get_encoding
 
 if TYPE_CHECKING:
@@ -76,6 +78,46 @@ def known_outlets(retriever: object) -> list[str]:
     return list(method()) if callable(method) else []
 
 
+def store_coverage(retriever: object) -> Coverage | None:
+    """The publish dates the retriever's store spans (`HybridRetriever.coverage`), or None when
+    the retriever cannot say (then every period a question names applies). Blocking."""
+    method = getattr(retriever, "coverage", None)
+    return method() if callable(method) else None
+
+
+def _day(d: date) -> str:
+    return f"{d.day} {d:%b %Y}"
+
+
+def describe_period(start: date | None, end: date | None) -> str:
+    """ "from 1 to 7 Dec 2026", "since 1 Dec 2026", "before 1 Jan 2005", "on 2 Dec 2026"."""
+    if start is not None and end is not None:
+        if start == end:
+            return f"on {_day(start)}"
+        if start.year == end.year:
+            first = f"{start.day}" if start.month == end.month else f"{start.day} {start:%b}"
+            return f"from {first} to {_day(end)}"
+        return f"from {_day(start)} to {_day(end)}"
+    if start is not None:
+        return f"since {_day(start)}"
+    if end is not None:
+        return f"up to {_day(end)}"
+    return ""
+
+
+def uncovered_answer(
+    question: str, period: tuple[date | None, date | None], coverage: Coverage, passages: Sequence[Passage]
+) -> Answer:
+    """The answer to a question about a period the store has no articles from: it says which
+    period the articles cover (instead of quoting articles from another time) and lists the
+    closest ones, as an abstention does."""
+    asked = describe_period(*period)
+    text = f"I have no articles {asked}." if asked else "I have no articles from that time."
+    if coverage.oldest is not None and coverage.newest is not None:
+        text = text[:-1] + f": the articles I have run {describe_period(coverage.oldest, coverage.newest)}."
+    return Answer(question=question, text=text, abstained=True, closest=closest_passages(passages))
+
+
 # --- history --------------------------------------------------------------------------------
 
 
@@ -88,14 +130,18 @@ class Turn(BaseModel):
     abstained: bool = False
     filters: SearchFilters = Field(default_factory=SearchFilters)
     tokens: int = 0
+    sources: list[str] = Field(default_factory=list, description="source_ids of the articles the answer cited")
 
 
 class Retrieved(BaseModel):
-    """What retrieval found for one question: the question as searched, the filters, passages."""
+    """What retrieval found for one question: the question as searched, the filters, passages,
+    and the period asked about when the store has no articles from it (see `parse_filters`)."""
 
     standalone: str
     filters: SearchFilters
     passages: list[Passage]
+    uncovered: tuple[date | None, date | None] | None = None
+    coverage: Coverage | None = None
 
 
 class HistoryStore(Protocol):
@@ -222,99 +268,6 @@ class SQLiteHistory:
             db.execute("DELETE FROM last_answers WHERE conversation_id = ?", (conversation_id,))
 
 
-# --- follow-ups -----------------------------------------------------------------------------
-
-_PRONOUNS = frozenset("he him his she her hers they them their theirs it its".split())
-_PERSONAL = {"he": "", "him": "", "she": "", "his": "'s"}
-_DEMONSTRATIVE = re.compile(
-    r"(?:^|\b(?:about|for|in|on|at|of|with|from|after|before|during|by|to|over|behind)\s+)"
-    r"(?:this|that|these|those)\b",
-    re.I,
-)
-_LEADING = re.compile(
-    r"^\s*(?:and|but|so|also|then|or|what about|how about|what else|why|how come|same)\b", re.I
-)
-_REFERENCE = re.compile(r"\b(?:the other(?: one)?|the same|the former|the latter|the first one|the second one)\b", re.I)
-def is_followup(question: str) -> bool:
-    """True when `question` probably leans on the conversation: it is very short, starts with
-    "and"/"what about"/"why", names "the other one", or uses a pronoun before naming anyone."""
-    words = text_words(question)
-    if not words:
-        return False
-    if len(words) <= 3 or _LEADING.match(question) or _REFERENCE.search(question):
-        return True
-    if _DEMONSTRATIVE.search(question):
-        return True
-    for i, word in enumerate(words):
-        if word.lower() in _PRONOUNS:
-            # "Which Labour MP says he..." names someone first; "Will he..." does not.
-            named_before = any(w[:1].isupper() and w.lower() not in QUESTION_WORDS for w in words[1:i])
-            return not named_before
-    return False
-
-
-def keywords(text: str, limit: int = 4) -> list[str]:
-    """Return up to `limit` topic words of `text` (lower-case words that are not stopwords)."""
-    found: list[str] = []
-    for word in text_words(strip_markers(text)):
-        lower = word.lower()
-        if word[:1].isupper() or NUMBER.match(word) or len(lower) < 4:
-            continue
-        if lower in STOPWORDS or lower in QUESTION_WORDS or lower in found:
-            continue
-        found.append(lower)
-        if len(found) == limit:
-            break
-    return found
-
-
-def rewrite_offline(question: str, history: Sequence[Turn]) -> str:
-    """Return `question` made standalone from the last turn of `history`, without a model.
-
-    Pronouns are replaced when the previous question names exactly one person-like phrase;
-    the previous turn's entities and topic words not already in the question are appended in
-    brackets, which is what retrieval needs. A very short follow-up ("why?") takes the whole
-    previous question along."""
-    if not history or not is_followup(question):
-        return question
-    previous = history[-1]
-    prev_question = previous.standalone or previous.question
-    asked = question.strip()
-    if len(text_words(asked)) <= 3:
-        return f"{asked} {re.sub(r'[?.!]+$', '', _strip_context(prev_question))}?".strip()
-
-    names = [e for e in entities(_strip_context(prev_question)) if " " in e and not NUMBER.match(e)]
-    rewritten = asked
-    if len(names) == 1:
-        name = names[0]
-
-        def replace(match: re.Match[str]) -> str:
-            return name + _PERSONAL[match.group(0).lower()]
-
-        # "her" is left alone: object or possessive, it cannot be told apart cheaply.
-        rewritten = re.sub(r"\b(?:he|him|she|his)\b", replace, rewritten, flags=re.I)
-
-    carried: list[str] = []
-    answer_entities = [] if previous.abstained else entities(_first_sentence(previous.answer))
-    candidates = entities(prev_question) + answer_entities[:4] + keywords(prev_question)
-    lowered = rewritten.lower()
-    for item in candidates:
-        if item.lower() not in lowered and item.lower() not in (c.lower() for c in carried):
-            carried.append(item)
-    carried = carried[:8]
-    return f"{rewritten} ({', '.join(carried)})" if carried else rewritten
-
-
-def _strip_context(question: str) -> str:
-    """The question without the bracketed context an earlier rewrite appended."""
-    return re.sub(r"\s*\([^()]*\)\s*$", "", question).strip()
-
-
-def _first_sentence(text: str) -> str:
-    text = strip_markers(re.sub(r"^As of [^:]{3,30}:\s*", "", text))
-    return re.split(r"(?<=[.!?])\s+", text, maxsplit=1)[0] if text else ""
-
-
 # --- the engine -----------------------------------------------------------------------------
 
 
@@ -379,7 +332,9 @@ class ConversationEngine:
         the conversation's turn until then.
 
         `filters` (e.g. from slash-command options) win over filters stated in the question;
-        `today` resolves relative dates ("last week"), by default the engine's clock. Raises
+        `today` is the day the question was asked (the message's date in Discord): what "last
+        week" means; by default the engine's clock. A question about a period after the newest
+        article (or before the oldest) is answered with the period the articles cover. Raises
         RetrievalError subclasses from retrieval (EmptyIndexError, StoreUnavailableError...); an
         unavailable language model is not an error: the extractive answer comes with a notice.
         """
@@ -423,7 +378,7 @@ class ConversationEngine:
             condensed = await self._condense(question, history)
             if condensed:
                 return condensed
-        return rewrite_offline(question, history)
+        return await asyncio.to_thread(rewrite_offline, question, history)  # spaCy: not on the loop
 
     # --- steps --------------------------------------------------------------------------------
 
@@ -438,16 +393,42 @@ class ConversationEngine:
     ) -> Retrieved:
         """Parse the filters stated in `question`, rewrite it to stand alone from `history`, and
         retrieve passages (`k`, default settings.retrieval_k). `today` resolves relative dates
-        ("last week"); default: the engine's clock."""
-        outlets = await asyncio.to_thread(known_outlets, self.retriever)
-        searched, stated, _ = parse_filters(question, today=today or self.today(), known_outlets=list(outlets))
+        ("last week"); default: the engine's clock. Periods apply only where the store has dated
+        articles; one it has none from comes back as `uncovered`."""
+        outlets, coverage = await asyncio.to_thread(self._store_facts)
+        searched, stated, uncovered = parse_filters(
+            question, today=today or self.today(), known_outlets=outlets, coverage=coverage
+        )
         standalone = await self.standalone_question(searched, history)
         filters = merge_filters(explicit, stated)
-        if filters.is_empty() and history and standalone != searched:
+        followup = bool(history) and standalone != searched
+        if filters.is_empty() and followup:
             filters = history[-1].filters  # a follow-up keeps the scope of what it follows
         log.info("question %r -> %r %s", question, standalone, filters.model_dump(exclude_defaults=True))
         passages = await self.retriever.asearch(standalone, k=k or self.settings.retrieval_k, filters=filters)
-        return Retrieved(standalone=standalone, filters=filters, passages=passages)
+        if followup:
+            previous = await self._previous_sources(history, filters)
+            passages = same_story_first(searched, passages, previous)
+        return Retrieved(
+            standalone=standalone, filters=filters, passages=passages, uncovered=uncovered, coverage=coverage
+        )
+
+    def _store_facts(self) -> tuple[list[str], Coverage | None]:
+        return known_outlets(self.retriever), store_coverage(self.retriever)
+
+    async def _previous_sources(self, history: Sequence[Turn], filters: SearchFilters) -> list[str]:
+        """The articles the previous answer cited; for a turn that does not record them (an
+        evaluation's history, a turn kept before they were recorded), the article its question
+        retrieves first."""
+        previous = history[-1]
+        if previous.sources or previous.abstained:
+            return previous.sources
+        asked = previous.standalone
+        if not asked:  # "Where can you buy it?" must search for what "it" was
+            earlier = history[:-1]
+            asked = await asyncio.to_thread(rewrite_offline, previous.question, earlier) if earlier else previous.question
+        found = await self.retriever.asearch(asked, k=1, filters=filters)
+        return [p.source_id for p in found[:1]]
 
     async def answer_retrieved(self, question: str, retrieved: Retrieved) -> Answer:
         """Answer from what `retrieve` found (its first settings.retrieval_k passages); an
@@ -458,6 +439,13 @@ class ConversationEngine:
         """Drafts (the text so far) while a streaming answerer writes, then the `Answer`."""
         passages = retrieved.passages[: self.settings.retrieval_k]
         answer: Answer | None = None
+        # The answerer reads the standalone question with its carried names: without them a
+        # follow-up whose "she" stays unresolved scores its evidence too low (tried: calib
+        # follow-ups abstained 4 of 15 instead of 0).
+        if retrieved.uncovered is not None and retrieved.coverage is not None:
+            answer = uncovered_answer(question, retrieved.uncovered, retrieved.coverage, passages)
+            yield answer.model_copy(update={"standalone_question": retrieved.standalone, "filters": retrieved.filters})
+            return
         try:
             if isinstance(self.answerer, ExtractiveAnswerer):
                 # It writes its whole text at once: a draft would only be the answer twice.
@@ -509,6 +497,7 @@ class ConversationEngine:
             abstained=answer.abstained,
             filters=filters,
             tokens=q_tokens + s_tokens + a_tokens,
+            sources=list(dict.fromkeys(c.passage.source_id for c in answer.citations)),
         )
 
     async def _condense(self, question: str, history: Sequence[Turn]) -> str:
@@ -539,6 +528,21 @@ async def _final(items: AsyncGenerator[str | Answer, None]) -> Answer:
             if isinstance(item, Answer):
                 return item
     raise AssertionError("the answer stream ended without an Answer")
+
+
+def same_story_first(question: str, passages: Sequence[Passage], previous: Sequence[str]) -> list[Passage]:
+    """`passages` with those of the `previous` answer's articles first, when the follow-up
+    `question` stays with that story: every name it adds ("Steve Borthwick") appears in those
+    articles' passages. A follow-up naming something they do not mention ("What about
+    Heineken?") keeps the retriever's order."""
+    wanted = set(previous)
+    same = [p for p in passages if p.source_id in wanted]
+    if not same:
+        return list(passages)
+    text = " ".join(p.title + " " + p.text for p in same).lower()
+    if any(name.lower() not in text for name in entities(question)):
+        return list(passages)
+    return same + [p for p in passages if p.source_id not in wanted]
 
 
 def merge_filters(explicit: SearchFilters | None, stated: SearchFilters) -> SearchFilters:

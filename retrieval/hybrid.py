@@ -43,7 +43,7 @@ from retrieval.errors import EmptyIndexError, RetrievalError
 from retrieval.fusion import Candidate, Mode
 from retrieval.keyword import KeywordIndex
 from retrieval.models import Passage, SearchFilters
-from retrieval.query import resolve_outlets
+from retrieval.query import Coverage, resolve_outlets
 from retrieval.schema import ChunkMeta
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore
@@ -182,6 +182,12 @@ class HybridRetriever(BaseRetriever):
         """The distinct outlets in the store, sorted (for `parse_filters(known_outlets=...)`)."""
         self._keyword.ensure_current()  # it keeps the store's chunk table current
         return self._store.outlets()
+
+    def coverage(self) -> Coverage:
+        """The oldest and newest publish dates in the store (for `parse_filters(coverage=...)`);
+        computed once per store version."""
+        self._keyword.ensure_current()  # it keeps the store's chunk table current
+        return self._store.coverage()
 
     # --- searching ----------------------------------------------------------------------------
     def search(self, query: str, *, k: int = 10, filters: SearchFilters | None = None) -> list[Passage]:

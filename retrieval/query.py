@@ -392,8 +392,9 @@ def parse_filters(
     until: date | None = None
     uncovered: tuple[date | None, date | None] | None = None
 
-    def narrow(start: date | None, end: date | None, *, hard: bool) -> bool:
-        """Apply the period when the store has articles in it; True when it was applied."""
+    def narrow(start: date | None, end: date | None, *, hard: bool, guessed_year: bool = False) -> bool:
+        """Apply the period when the store has articles in it; True when it was applied.
+        `guessed_year`: the question named no year ("in December"), so it was assumed."""
         nonlocal since, until, uncovered
         if coverage is not None:
             if not coverage.dated:
@@ -401,10 +402,13 @@ def parse_filters(
             assert coverage.oldest is not None and coverage.newest is not None
             after = start is not None and start > coverage.newest
             before = end is not None and end < coverage.oldest
-            if after or (hard and before):
+            # "in December" names no year: the December of the event may be any year's, so
+            # the store's dates cannot say it is not covered (BBC questions over a store that
+            # also holds 2022 CNN articles: four of them abstained when they did).
+            if (after and (hard or not guessed_year)) or (hard and before):
                 uncovered = (start, end)
                 return False
-            if before:  # "in 1995" over articles from 2004 on: the event, not the article
+            if before or after:  # "in 1995" over articles from 2004 on: the event, not the article
                 return False
         if start is not None:
             since = start if since is None else max(since, start)
@@ -480,7 +484,8 @@ def parse_filters(
         if start > end_span.end and not start_span.explicit_year:
             start = start.replace(year=start.year - 1)
         relative = is_relative(m.group(0))
-        mark(narrow(start, end_span.end, hard=relative), relative)
+        guessed = not (start_span.explicit_year or end_span.explicit_year)
+        mark(narrow(start, end_span.end, hard=relative, guessed_year=guessed), relative)
         consume(m)
 
     for m in list(_ROLLING_RE.finditer(scan)):
@@ -510,7 +515,7 @@ def parse_filters(
         if span is None or span.start > today:
             continue
         relative = is_relative(m["d"])
-        mark(narrow(span.start, span.end, hard=relative), relative)
+        mark(narrow(span.start, span.end, hard=relative, guessed_year=not span.explicit_year), relative)
         consume(m)
 
     for m in list(_BARE_RE.finditer(scan)):

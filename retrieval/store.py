@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from retrieval.errors import StoreLockedError, StoreMissingError, StoreUnavailableError, StoreUnusableError
+from retrieval.query import Coverage
 from retrieval.schema import NO_DATE, ChunkInfo, Metadata
 from retrieval.settings import Settings
 
@@ -309,6 +311,19 @@ class ChunkTable:
         used = np.unique(self.outlet_codes) if self.size else np.array([], dtype=np.int32)
         return sorted(self.outlet_names[int(i)] for i in used if self.outlet_names[int(i)].strip())
 
+    @cached_property
+    def coverage(self) -> Coverage:
+        """The oldest and newest publish dates (UTC) of the dated chunks (computed once per
+        table, so once per store version); both None when no chunk has a date."""
+        dated = self.published_ts[self.published_ts != NO_DATE]
+        if not dated.size:
+            return Coverage()
+
+        def day(ts: int) -> date:
+            return datetime.fromtimestamp(ts, UTC).date()
+
+        return Coverage(oldest=day(int(dated.min())), newest=day(int(dated.max())))
+
     def keep(self, outlets: Sequence[str] | None, since_ts: int | None, until_ts: int | None) -> np.ndarray | None:
         """Which rows pass the filters (a bool per row), as `retrieval.schema.where` has it in
         Chroma; None when there are no filters."""
@@ -465,6 +480,12 @@ class ChunkStore:
         """The distinct outlets of the stored chunks, sorted (as current as the table)."""
         table = self._table
         return list(table.outlets) if table else []
+
+    def coverage(self) -> Coverage:
+        """The publish dates the stored articles span (as current as the table; an undated
+        `Coverage` before there is one)."""
+        table = self._table
+        return table.coverage if table else Coverage()
 
     def share(self, outlets: Sequence[str] | None, since_ts: int | None, until_ts: int | None) -> float | None:
         """The share of chunks that the filters keep (as current as the table; None before

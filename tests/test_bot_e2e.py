@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -454,6 +454,8 @@ async def test_a_long_answer_is_split_into_valid_messages(
         assert [n for n, _, _ in sources] == [1, 2, 3, 4, 5]  # at most five, then a pointer
         assert "... and 2 more (`/sources`)" in pieces[-1]
     assert engine.asked[0][1] == "What did the harbour bridge inquiry find?"
+    # "last week" means the week before the message / interaction was sent.
+    assert engine.dates == [datetime.now(UTC).date()] * 2
     assert_clean(fake)
 
 

@@ -146,6 +146,40 @@ def test_chat_keeps_the_conversation_and_forgets_on_request(newsroom: dict[str, 
     assert forgotten.strip() == "forgotten"
 
 
+def test_a_question_about_a_period_after_the_newest_article_says_what_the_articles_cover(
+    newsroom: dict[str, Path],
+) -> None:
+    # The clock says 2026 or later; the newest article is from 2 March 2017.
+    asked = newsbot(newsroom, "ask", "What happened to Yukos last week?", "--json")
+    assert asked.returncode == 0, asked.stderr
+    answer = json.loads(asked.stdout)
+    assert answer["abstained"] and not answer["citations"]
+    assert "the articles I have run from 12 Jan 2005 to 2 Mar 2017" in answer["answer"]
+    assert YUKOS in {p["url"] for p in answer["closest"]}, "the closest articles are listed"
+
+    shown = newsbot(newsroom, "ask", "What happened to Yukos last week?")
+    assert "from 12 Jan 2005 to 2 Mar 2017" in shown.stdout and YUKOS in shown.stdout
+
+
+def test_eval_resolves_last_week_against_each_questions_date(newsroom: dict[str, Path]) -> None:
+    dated = newsroom["root"] / "dated.jsonl"
+    question = "By how much did TimeWarner's quarterly profits rise last week?"
+    items = [  # 7-13 February 2005 holds the Time Warner article (10 February); late 2026 holds nothing
+        {"id": "then", "type": "single", "question": question, "answer": "76%", "gold": [TIME_WARNER],
+         "question_date": "2005-02-16"},
+        {"id": "now", "type": "single", "question": question, "answer": "76%", "gold": [TIME_WARNER],
+         "question_date": "2026-12-02"},
+    ]
+    dated.write_text("\n".join(json.dumps(item) for item in items) + "\n", encoding="utf-8")
+    out = newsroom["root"] / "eval-dated.json"
+    done = newsbot(newsroom, "eval", "--store", str(newsroom["store"]), "--questions", str(dated), "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    results = {item["id"]: item for item in report(out)["items"]}
+    assert results["then"]["rank"] == 1 and not results["then"]["abstained"]
+    assert "76%" in results["then"]["answer"]
+    assert results["now"]["abstained"] and "from 12 Jan 2005 to 2 Mar 2017" in results["now"]["answer"]
+
+
 def report(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 

@@ -21,17 +21,16 @@ from retrieval.conversation import (
     InMemoryHistory,
     SQLiteHistory,
     Turn,
-    entities,
-    is_followup,
     merge_filters,
-    rewrite_offline,
 )
+from retrieval.followups import is_followup, rewrite_offline
 from retrieval.errors import EmptyIndexError
 from retrieval.extractive import ExtractiveAnswerer
 from retrieval.llm import LLMAnswerer
 from retrieval.models import Answer, Passage, SearchFilters
+from retrieval.query import Coverage
 from retrieval.settings import Settings
-from retrieval.text import terms
+from retrieval.text import entities, terms
 from retrieval.tokens import get_encoding
 from tests.support.answer_support import CARLSBERG_Q, FakeRetriever, bbc_passages
 
@@ -346,3 +345,108 @@ async def test_follow_up_over_a_real_store(real_store: Any, local_embeddings: An
 
     off_topic = await bot.ask("thread", "Who was elected Pope by the cardinals after John Paul II died?")
     assert off_topic.abstained and off_topic.closest
+    assert retriever.coverage() == Coverage(), "BBC articles have no dates: no period applies"
+
+
+# --- follow-ups as good as first questions ------------------------------------------------------
+
+
+def test_a_pronoun_becomes_the_name_the_previous_answer_gave_without_its_other_words() -> None:
+    history = [Turn(question="Who has Israel picked to be the new governor of its central bank?",
+                    answer="Stanley Fischer, vice chairman of Citigroup and a former IMF official")]
+    rewritten = rewrite_offline("Will he have to give up his American citizenship to do the job?", history)
+    assert rewritten.startswith("Will Stanley Fischer have to give up Stanley Fischer's American citizenship")
+    assert "Israel" in rewritten, "the previous question's names are carried"
+    assert "Citigroup" not in rewritten and "IMF" not in rewritten, "no stray words of the previous answer"
+
+
+def test_it_becomes_the_thing_the_previous_answer_named() -> None:
+    history = [Turn(question="Which Ian Fleming novel has been chosen as the next James Bond film?",
+                    answer="Casino Royale")]
+    assert rewrite_offline("And who is going to direct it?", history).startswith("And who is going to direct Casino Royale?")
+
+
+def test_a_demonstrative_becomes_the_phrase_of_the_previous_question() -> None:
+    history = [Turn(question="What did the Conference Board's latest survey show about American consumer confidence?",
+                    answer="It rose for the first time since July")]
+    rewritten = rewrite_offline("How many households does that survey poll?", history)
+    assert rewritten.startswith("How many households does the Conference Board's latest survey poll?")
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Which Muslim woman candidate was he visiting when he made that pitch?",
+        "How many households does that survey poll?",
+        "What did they do with those bombs?",
+    ],
+)
+def test_follow_ups_naming_no_one_first_are_recognised(question: str) -> None:
+    assert is_followup(question)
+
+
+def test_a_time_word_after_that_is_not_a_reference() -> None:
+    assert not is_followup("How many homes did Britons buy that year, according to the Halifax?")
+
+
+def test_two_people_by_pronoun_are_left_alone() -> None:
+    history = [Turn(question="Which Labour MP found out he had fathered a daughter in the 1960s?",
+                    answer="Stephen Pound, MP for Ealing North")]
+    rewritten = rewrite_offline("How did she manage to trace him?", history)
+    assert rewritten.startswith("How did she manage to trace him?")
+
+
+class PoliticsFirst(FakeRetriever):
+    """A retriever that ranks the civil service cuts (politics/365) above everything it finds."""
+
+    def search(self, query: str, *, k: int = 10, filters: SearchFilters | None = None) -> list[Passage]:
+        found = super().search(query, k=k, filters=filters)
+        return sorted(found, key=lambda p: p.source_id != "politics/365")
+
+
+async def test_a_follow_up_keeps_the_previous_answers_article_first(
+    settings: Settings, corpus: list[Passage], local_embeddings: Any
+) -> None:
+    retriever = PoliticsFirst(corpus)
+    bot = engine(settings, retriever, local_embeddings)
+    history = [Turn(question="How many jobs is Danish brewer Carlsberg planning to cut in Sweden?",
+                    answer="Carlsberg is to cut 900 jobs [1].", sources=["business/173"])]
+    follow = await bot.retrieve("And how many jobs will it cut in total?", history)
+    assert retriever.search(follow.standalone)[0].source_id == "politics/365"
+    assert follow.passages[0].source_id == "business/173", "the previous answer's article comes first"
+
+    # A follow-up naming someone the previous article does not mention keeps the retriever's order.
+    other = await bot.retrieve("What about Gordon Brown?", history)
+    assert other.passages[0].source_id == "politics/365"
+
+    # The engine records the articles each answer cites, for the next follow-up.
+    answer = await bot.ask("t", "How many jobs is Danish brewer Carlsberg planning to cut in Sweden?")
+    [turn] = await asyncio.to_thread(bot.history.turns, "t")
+    assert answer.citations and turn.sources == list(dict.fromkeys(c.passage.source_id for c in answer.citations))
+
+
+# --- dated corpora ------------------------------------------------------------------------------
+
+
+class DatedRetriever(FakeRetriever):
+    """A FakeRetriever over articles published from 2 June to 21 November 2022."""
+
+    def coverage(self) -> Coverage:
+        return Coverage(oldest=date(2022, 6, 2), newest=date(2022, 11, 21))
+
+
+async def test_a_period_after_the_newest_article_is_answered_with_what_the_articles_cover(
+    settings: Settings, corpus: list[Passage], local_embeddings: Any
+) -> None:
+    retriever = DatedRetriever(corpus)
+    bot = engine(settings, retriever, local_embeddings)
+    answer = await bot.ask("t", "How many jobs did Carlsberg cut last week?", today=date(2026, 12, 2))
+    assert answer.abstained and not answer.citations
+    assert answer.text == (
+        "I have no articles from 23 to 29 Nov 2026: the articles I have run from 2 Jun to 21 Nov 2022."
+    )
+    assert "business/173" in {p.source_id for p in answer.closest}, "the closest articles are listed"
+
+    # Asked in the week after the corpus was collected, "last week" is inside it: it filters.
+    await bot.ask("t2", "How many jobs did Carlsberg cut last week?", today=date(2022, 11, 23))
+    assert retriever.calls[-1][1] == SearchFilters(since=date(2022, 11, 14), until=date(2022, 11, 20))

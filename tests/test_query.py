@@ -234,3 +234,15 @@ def test_a_named_year_before_the_oldest_article_is_the_event_not_out_of_range() 
         "How much was paid in 1995?", today=D(2022, 9, 14), known_outlets=[], coverage=DATED
     )
     assert (query, filters.since, uncovered) == ("How much was paid in 1995?", None, None)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["By how much did UK home prices rise in February according to Nationwide?",
+     "Which band took over the station for a week in December?",
+     "How much did traders sell on 2 August?"],
+)
+def test_a_month_without_a_year_is_not_reported_as_out_of_range(question: str) -> None:
+    # "in December" may be any year's December: the question is answered from the articles.
+    query, filters, uncovered = parse_filters(question, today=D(2026, 12, 2), known_outlets=[], coverage=DATED)
+    assert (query, filters.since, filters.until, uncovered) == (question, None, None, None)

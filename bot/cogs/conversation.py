@@ -209,7 +209,7 @@ class Conversation(commands.Cog):
 
         try:
             async with target.typing():
-                await self.show(self.bot.engine.stream_ask(str(target_id), question), StreamedReply(send))
+                await self.show(self.bot.engine.stream_ask(str(target_id), question, today=message.created_at.date()), StreamedReply(send))
         except Exception as e:  # one friendly sentence, the traceback in the log
             await target.send(friendly_message(e), allowed_mentions=NONE)
 
@@ -228,7 +228,9 @@ class Conversation(commands.Cog):
             await send_ephemeral(interaction, refusal)
             return
         try:
-            day = parse_date_option(since, self.bot.engine.today()) if since else None
+            # "last week" means the week before the user asked, whatever the bot's clock says.
+            asked_on = interaction.created_at.date()
+            day = parse_date_option(since, asked_on) if since else None
         except ValueError as e:
             await send_ephemeral(interaction, str(e))
             return
@@ -243,7 +245,7 @@ class Conversation(commands.Cog):
             return await interaction.followup.send(text, allowed_mentions=NONE, view=view, wait=True)
 
         # Errors before the first draft reach the tree's handler: a private friendly sentence.
-        items = self.bot.engine.stream_ask(conversation, question, filters=filters)
+        items = self.bot.engine.stream_ask(conversation, question, filters=filters, today=asked_on)
         await self.show(items, StreamedReply(send))
 
     @app_commands.command(name="sources", description="Show the passages behind the last answer in this channel.")

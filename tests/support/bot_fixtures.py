@@ -245,10 +245,14 @@ class ScriptedEngine:
         self.error = error
         self.real = real
         self.asked: list[tuple[str, str, SearchFilters | None]] = []
+        self.dates: list[Any] = []  # the `today` each question was asked with
         self.retriever = getattr(real, "retriever", None)
 
-    async def ask(self, conversation_id: str, question: str, *, filters: SearchFilters | None = None) -> Answer:
+    async def ask(
+        self, conversation_id: str, question: str, *, filters: SearchFilters | None = None, today: Any = None
+    ) -> Answer:
         self.asked.append((conversation_id, question, filters))
+        self.dates.append(today)
         if self.error is not None:
             raise self.error
         assert self.answer is not None
