@@ -37,13 +37,16 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from retrieval.citations import strip_markers
+from retrieval.disagreement import DisagreementFinder
 from retrieval.errors import LLMUnavailableError
 from retrieval.extractive import Answerer, ExtractiveAnswerer
 from retrieval.models import Answer, Passage, SearchFilters
 from retrieval.query import parse_filters
 from retrieval.settings import Settings
 from retrieval.text import NUMBER, QUESTION_WORDS, STOPWORDS, entities, text_words
+from retrieval.timeline import TIMELINE_K, TimelineAnswerer, is_timeline_question
 from retrieval.tokens import get_encoding
+from retrieval.workers import run_cpu
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -345,6 +348,8 @@ class ConversationEngine:
         self.answerer = answerer
         fallback = answerer if isinstance(answerer, ExtractiveAnswerer) else getattr(answerer, "extractive", None)
         self.fallback: ExtractiveAnswerer = fallback or ExtractiveAnswerer(settings, embeddings)
+        self.timeline = TimelineAnswerer(self.fallback.scorer, self.fallback.policy)
+        self.disagreements = DisagreementFinder(self.fallback.scorer)
         self.chat_model = chat_model
         self.today = today
         self.history: HistoryStore = history or InMemoryHistory(settings.history_tokens)
@@ -419,7 +424,10 @@ class ConversationEngine:
         if filters.is_empty() and history and standalone != searched:
             filters = history[-1].filters  # a follow-up keeps the scope of what it follows
         log.info("question %r -> %r %s", question, standalone, filters.model_dump(exclude_defaults=True))
-        passages = await self.retriever.asearch(standalone, k=k or self.settings.retrieval_k, filters=filters)
+        k = k or self.settings.retrieval_k
+        if is_timeline_question(standalone):  # a story's events are spread over many articles
+            k = max(k, TIMELINE_K)
+        passages = await self.retriever.asearch(standalone, k=k, filters=filters)
         return Retrieved(standalone=standalone, filters=filters, passages=passages)
 
     async def answer_retrieved(
@@ -429,7 +437,11 @@ class ConversationEngine:
         unavailable language model gives the extractive answer with a notice."""
         passages = retrieved.passages[: self.settings.retrieval_k]
         try:
-            if on_delta is None:
+            if is_timeline_question(retrieved.standalone):
+                answer = await self.timeline.answer(retrieved.standalone, retrieved.passages)
+                if on_delta is not None and inspect.isawaitable(result := on_delta(answer.text)):
+                    await result
+            elif on_delta is None:
                 answer = await self.answerer.answer(retrieved.standalone, passages)
             else:
                 final: Answer | None = None
@@ -445,9 +457,12 @@ class ConversationEngine:
             log.warning("answering extractively: %s", e)
             answer = await self.fallback.answer(retrieved.standalone, passages)
             answer.notice = LLM_UNAVAILABLE_NOTICE
-        return answer.model_copy(
+        answer = answer.model_copy(
             update={"question": question, "standalone_question": retrieved.standalone, "filters": retrieved.filters}
         )
+        if answer.answerer == self.timeline.name:
+            return answer
+        return await run_cpu(self.disagreements.annotate, answer, passages)
 
     async def _ask(
         self,
