@@ -41,6 +41,10 @@ UNIT_WINDOW = 3  # words after a number in which its unit may stand ("58 confirm
 LEAD_WINDOW = 8  # words before it, with "to", "reached", "at" right before the number ("the death toll rose to 12", "infections were up to 159")
 SUBJECT_WINDOW = 8  # words either side that say what a figure is a figure of
 
+DIFFERENT = "The articles give different figures, newest first: "
+UPDATED = "The figure was updated: "
+REPORT_OPENINGS = (DIFFERENT, UPDATED)  # how an answer that shows a disagreement starts
+
 _SCALES = {"thousand": 1e3, "k": 1e3, "million": 1e6, "m": 1e6, "mn": 1e6, "billion": 1e9, "bn": 1e9, "trillion": 1e12, "tn": 1e12}
 _WORD_NUMBERS = {word: value for value, word in SMALL_NUMBERS.items() if value >= 2}
 _FIGURE = re.compile(
@@ -263,5 +267,5 @@ def render(disagreement: Disagreement, cite: Callable[[Figure], int]) -> str:
             part += f", {direction} from {older.shown} on {_when(older)} [{cite(older)}]"
         parts.append(part)
     if len(parts) == 1:
-        return f"The figure was updated: {parts[0]}."
-    return "The articles give different figures, newest first: " + "; ".join(parts) + "."
+        return f"{UPDATED}{parts[0]}."
+    return DIFFERENT + "; ".join(parts) + "."
