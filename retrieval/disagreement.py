@@ -37,6 +37,9 @@ QUANTITY_TYPES = frozenset({AnswerType.COUNT, AnswerType.MONEY, AnswerType.PERCE
 # First guess, checked on tests/data/conflict-qa.jsonl (see the README's disagreement figures).
 RELEVANT_RATIO = 0.7
 MAX_SHOWN = 4  # values listed
+# Figures of articles more than this many days apart are of different moments, not a dispute (a
+# 2005 petrol price next to a 2022 one was the one false report on cnn-rtqa dev's quantity questions).
+MAX_SPAN_DAYS = 180
 UNIT_WINDOW = 3  # words after a number in which its unit may stand ("58 confirmed measles cases")
 LEAD_WINDOW = 8  # words before it, with "to", "reached", "at" right before the number ("the death toll rose to 12", "infections were up to 159")
 SUBJECT_WINDOW = 8  # words either side that say what a figure is a figure of
@@ -202,8 +205,12 @@ class DisagreementFinder:
         if not per_article:
             return None
         # Figures of one quantity: those whose subject is the best figure's, or part of it.
-        anchor = next(iter(per_article.values())).subject
-        kept = [f for f in per_article.values() if f.subject <= anchor or anchor <= f.subject]
+        first = next(iter(per_article.values()))
+        anchor, when = first.subject, _aware(first.passage.published_at)
+        kept = [
+            f for f in per_article.values()
+            if (f.subject <= anchor or anchor <= f.subject) and _same_period(_aware(f.passage.published_at), when)
+        ]
         distinct: list[Figure] = []
         for figure in kept:
             if not any(same_value(figure, other) for other in distinct):
@@ -244,6 +251,14 @@ def _aware(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
     return moment.replace(tzinfo=timezone.utc)
+
+
+def _same_period(a: datetime | None, b: datetime | None) -> bool:
+    """Figures of articles far apart in time, or one dated and one not, are of different moments:
+    a gas price of 2005 does not contradict one of 2022."""
+    if a is None or b is None:
+        return a is None and b is None
+    return abs((a - b).days) <= MAX_SPAN_DAYS
 
 
 def _when(figure: Figure) -> str:
