@@ -120,6 +120,8 @@ def figures(text: str, kind: AnswerType, units: frozenset[str]) -> list[tuple[in
             continue
         if re.match(r"[-/:]\d|\s*(?:a\.m\.|p\.m\.|am\b|pm\b)", after) or re.search(r"\d[-/:]$", before):
             continue  # a date, a time or a score
+        if re.match(r"(?:st|nd|rd|th)\b", after, re.I) or re.match(r"[\s-]*years?[\s-]*old\b", after, re.I):
+            continue  # an ordinal ("the 15th shutdown") or an age, not an amount of anything
         currency = bool(match.group("currency")) or bool(re.match(r"\s*(?:dollars|pounds|euros)\b", after, re.I))
         percent = bool(match.group("percent"))
         if kind is AnswerType.MONEY:
@@ -218,8 +220,8 @@ class DisagreementFinder:
         if len(distinct) < 2:
             return None
         undated = datetime.min.replace(tzinfo=timezone.utc)
-        shown = sorted(kept, key=lambda f: _aware(f.passage.published_at) or undated, reverse=True)
-        return Disagreement(tuple(shown))
+        ordered = sorted(kept, key=lambda f: _aware(f.passage.published_at) or undated, reverse=True)
+        return Disagreement(tuple(ordered))
 
     def annotate(self, answer: Answer, passages: Sequence[Passage]) -> Answer:
         """Return `answer` with the disagreement of `passages` about its question shown first

@@ -103,3 +103,8 @@ def test_a_rounded_figure_is_the_same_figure() -> None:
     assert same_value(figure(130, 2, approximate=True), figure(133, 3))
     assert not same_value(figure(150_000, 2), figure(155_000, 3))
     assert not same_value(figure(58, 2), figure(159, 3))
+
+
+def test_ordinals_and_ages_are_not_figures() -> None:
+    found = figures("It is the 15th shutdown; the 88-year-old pope served 12 years.", AnswerType.COUNT, frozenset({"year", "shutdown"}))
+    assert [value for _, value, _, _, _ in found] == [12.0]
