@@ -38,6 +38,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from retrieval.citations import strip_markers
+from retrieval.disagreement import DisagreementFinder
 from retrieval.errors import LLMUnavailableError
 from retrieval.extractive import Answerer, ExtractiveAnswerer, closest_passages
 from retrieval.models import Answer, Passage, SearchFilters
@@ -45,7 +46,9 @@ from retrieval.query import Coverage, parse_filters
 from retrieval.followups import is_followup, rewrite_offline
 from retrieval.settings import Settings
 from retrieval.text import entities
+from retrieval.timeline import TIMELINE_K, TimelineAnswerer, is_timeline_question
 from retrieval.tokens import get_encoding
+from retrieval.workers import run_cpu
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -295,6 +298,8 @@ class ConversationEngine:
         self.answerer = answerer
         fallback = answerer if isinstance(answerer, ExtractiveAnswerer) else getattr(answerer, "extractive", None)
         self.fallback: ExtractiveAnswerer = fallback or ExtractiveAnswerer(settings, embeddings)
+        self.timeline = TimelineAnswerer(self.fallback.scorer, self.fallback.policy)
+        self.disagreements = DisagreementFinder(self.fallback.scorer)
         self.chat_model = chat_model
         self.today = today
         self.history: HistoryStore = history or InMemoryHistory(settings.history_tokens)
@@ -405,7 +410,10 @@ class ConversationEngine:
         if filters.is_empty() and followup:
             filters = history[-1].filters  # a follow-up keeps the scope of what it follows
         log.info("question %r -> %r %s", question, standalone, filters.model_dump(exclude_defaults=True))
-        passages = await self.retriever.asearch(standalone, k=k or self.settings.retrieval_k, filters=filters)
+        k = k or self.settings.retrieval_k
+        if is_timeline_question(standalone):  # a story's events are spread over many articles
+            k = max(k, TIMELINE_K)
+        passages = await self.retriever.asearch(standalone, k=k, filters=filters)
         if followup:
             previous = await self._previous_sources(history, filters)
             passages = same_story_first(searched, passages, previous)
@@ -447,7 +455,9 @@ class ConversationEngine:
             yield answer.model_copy(update={"standalone_question": retrieved.standalone, "filters": retrieved.filters})
             return
         try:
-            if isinstance(self.answerer, ExtractiveAnswerer):
+            if is_timeline_question(retrieved.standalone):
+                answer = await self.timeline.answer(retrieved.standalone, retrieved.passages)
+            elif isinstance(self.answerer, ExtractiveAnswerer):
                 # It writes its whole text at once: a draft would only be the answer twice.
                 answer = await self.answerer.answer(retrieved.standalone, passages)
             else:
@@ -468,9 +478,12 @@ class ConversationEngine:
             log.warning("answering extractively: %s", e)
             answer = await self.fallback.answer(retrieved.standalone, passages)
             answer.notice = LLM_UNAVAILABLE_NOTICE
-        yield answer.model_copy(
+        answer = answer.model_copy(
             update={"question": question, "standalone_question": retrieved.standalone, "filters": retrieved.filters}
         )
+        if answer.answerer != self.timeline.name:  # figures that differ between passages are shown
+            answer = await run_cpu(self.disagreements.annotate, answer, passages)
+        yield answer
 
     def _turn(self, question: str, standalone: str, answer: Answer, filters: SearchFilters) -> Turn:
         """The turn to keep, cut to fit the history budget on its own."""

@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from retrieval.conversation import ConversationEngine, Turn
 from retrieval.models import Answer, Passage
+from retrieval.story_eval import ExpectedEvent, score_conflict, score_timeline
 
 METRICS = (
     "hits@1",
@@ -44,6 +45,11 @@ METRICS = (
     "citation_precision",
     "latency_p50_ms",
     "latency_p95_ms",
+    "timeline_event_recall",
+    "timeline_dates_right",
+    "timeline_order_right",
+    "conflicts_found",
+    "false_conflicts",
 )
 
 
@@ -64,6 +70,9 @@ class Question(BaseModel):
     history: list[HistoryTurn] = Field(default_factory=list)
     question_date: date | None = None
     null_kind: str = ""
+    events: list[ExpectedEvent] = Field(default_factory=list, description="timeline: the events to list")
+    disagree: bool = Field(False, description="conflict: whether the articles give different figures")
+    values: list[str] = Field(default_factory=list, description="conflict: the figures to show")
 
     @property
     def answerable(self) -> bool:
@@ -167,6 +176,8 @@ class ItemResult(BaseModel):
     short_answer: str = ""
     short_answer_match: bool | None = None
     features: dict[str, float] = Field(default_factory=dict)
+    story: dict[str, float | None] = Field(default_factory=dict, description="timeline/conflict scores")
+    disagree: bool = False
 
 
 def summarise(results: Sequence[ItemResult], answerable_ids: set[str]) -> dict[str, Any]:
@@ -200,6 +211,7 @@ def summarise(results: Sequence[ItemResult], answerable_ids: set[str]) -> dict[s
         "latency_p50_ms": round(_percentile(latencies, 0.5), 1),
         "latency_p95_ms": round(_percentile(latencies, 0.95), 1),
     }
+    summary.update(story_summary(results))
     return summary
 
 
@@ -213,6 +225,26 @@ def by_null_kind(results: Sequence[ItemResult]) -> dict[str, dict[str, Any]]:
     return {
         kind: {"n": len(rs), "null_abstention": round(sum(r.abstained for r in rs) / len(rs), 4)}
         for kind, rs in sorted(kinds.items())
+    }
+
+
+def story_summary(results: Sequence[ItemResult]) -> dict[str, float | None]:
+    """Timeline scores (means over timeline questions) and disagreement scores: the share of
+    conflict questions whose articles disagree where the answer says so (`conflicts_found`), and
+    the share of those whose articles agree where it says they don't (`false_conflicts`)."""
+
+    def mean(values: list[float | None]) -> float | None:
+        kept = [v for v in values if v is not None]
+        return round(statistics.fmean(kept), 4) if kept else None
+
+    timelines = [r.story for r in results if r.type == "timeline"]
+    conflicts = [r for r in results if r.type == "conflict"]
+    return {
+        "timeline_event_recall": mean([s.get("event_recall") for s in timelines]),
+        "timeline_dates_right": mean([s.get("dates_right") for s in timelines]),
+        "timeline_order_right": mean([s.get("order_right") for s in timelines]),
+        "conflicts_found": mean([r.story.get("reported") for r in conflicts if r.disagree]),
+        "false_conflicts": mean([r.story.get("reported") for r in conflicts if not r.disagree]),
     }
 
 
@@ -246,6 +278,9 @@ async def evaluate_item(engine: ConversationEngine, item: Question, k: int) -> I
         if item.answerable and item.answer and answer.short_answer
         else (False if item.answerable and item.answer else None),
         features={name: round(value, 4) for name, value in answer.features.items()},
+        story=score_timeline(answer.text, item.events) if item.type == "timeline"
+        else score_conflict(answer.text, item.values) if item.type == "conflict" else {},
+        disagree=item.disagree,
     )
 
 

@@ -1,0 +1,87 @@
+"""Timelines and disagreements from the real `newsbot ask`, over real dated USA Today articles of
+2025 from `../shared/data/usatoday-rtqa` (Pope Francis in hospital, February; the measles
+outbreak in Texas, February to July)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from retrieval.event_dates import event_date
+
+ARTICLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "usatoday-rtqa" / "articles"
+TOPICS = re.compile(r"pope francis|measles", re.I)
+
+pytestmark = pytest.mark.skipif(not ARTICLES.is_dir(), reason="../shared/data/usatoday-rtqa is not here")
+
+
+def run(*args: str, store: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "STORE_DIR": str(store), "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("stories")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    lines = []
+    for path in sorted(ARTICLES.glob("2025-0[2-7].jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            article = json.loads(line)
+            if TOPICS.search(article["title"]):
+                lines.append(json.dumps({"title": article["title"], "text": article["body"], "url": article["url"],
+                                         "outlet": article["outlet"], "published": article["published"]}))
+    (corpus / "news.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ingested = run("ingest", str(corpus), "--json", store=root / "store", cwd=root)
+    assert ingested.returncode == 0, ingested.stderr
+    return root / "store"
+
+
+def ask(store: Path, question: str) -> dict[str, Any]:
+    asked = run("ask", question, "--json", store=store, cwd=store.parent)
+    assert asked.returncode == 0, asked.stderr
+    return json.loads(asked.stdout)
+
+
+LINE = re.compile(r"^- (?P<last>As of )?(?P<label>\d{1,2} \w+ \d{4}|\w+ \d{4}|\d{4}): (?P<text>.+\[(?P<n>\d+)\][.!?\"'”’]*)$")
+
+
+def test_a_timeline_lists_dated_cited_events_oldest_first(store: Path) -> None:
+    answer = ask(store, "How did Pope Francis's illness unfold?")
+    assert not answer["abstained"] and answer["answerer"] == "timeline"
+    lines = answer["answer"].splitlines()
+    assert 3 <= len(lines) <= 10
+    parsed = [LINE.match(line) for line in lines]
+    assert all(parsed), f"every line is '- <date>: <event> [n]': {lines}"
+    assert [bool(m["last"]) for m in parsed] == [False] * (len(lines) - 1) + [True], "the newest last, 'As of'"
+
+    citations = {c["n"]: c for c in answer["citations"]}
+    days = []
+    for match in parsed:
+        cited = citations[int(match["n"])]
+        event = re.sub(r"\s*\[\d+\]", "", match["text"])
+        assert event.rstrip(".") in " ".join(cited["text"].split()), "each event is its article's own words"
+        published = date.fromisoformat(cited["published_at"][:10])
+        when = event_date(event, published)
+        assert when is not None and when.label() == match["label"], "the date is resolved from the cited sentence"
+        days.append(when.sort_key())
+    assert days == sorted(days), "oldest first"
+    hospitalised = [m for m in parsed if re.search(r"hospitali[sz]ed|admitted", m["text"]) and "14 February 2025" == m["label"]]
+    assert hospitalised, "Friday 14 February, the day he went into hospital, is on the timeline"
+    assert answer["as_of"] == max(c["published_at"][:10] for c in answer["citations"])
+
+
+def test_an_ordinary_question_is_not_answered_with_a_timeline(store: Path) -> None:
+    answer = ask(store, "Which hospital was Pope Francis admitted to?")
+    assert answer["answerer"] == "extractive" and "Gemelli" in answer["answer"]
+    assert not answer["answer"].startswith("- ")
