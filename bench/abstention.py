@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.app import build_app  # noqa: E402
 from bot.cli import load_settings  # noqa: E402
-from retrieval.conversation import InMemoryHistory  # noqa: E402
+from retrieval.history import InMemoryHistory  # noqa: E402
 from retrieval.evaluation import Question, load_questions, write_report  # noqa: E402
 from retrieval.models import Passage  # noqa: E402
 

@@ -97,7 +97,7 @@ def build_cache(store: Path, path: Path) -> dict[str, Any]:
 async def _build_cache(store: Path, path: Path) -> dict[str, Any]:
     from bot.app import build_app
     from bot.cli import load_settings
-    from retrieval.conversation import InMemoryHistory, Turn
+    from retrieval.history import InMemoryHistory, Turn
     from retrieval.evaluation import load_questions
 
     settings = load_settings(store)

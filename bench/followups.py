@@ -24,7 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.app import build_app  # noqa: E402
-from retrieval.conversation import InMemoryHistory  # noqa: E402
+from retrieval.history import InMemoryHistory  # noqa: E402
 from retrieval.evaluation import evaluate, load_questions  # noqa: E402
 from retrieval.settings import Settings  # noqa: E402
 

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from ingest.indexer import Indexer
-    from retrieval.conversation import ConversationEngine, HistoryStore
+    from retrieval.conversation import ConversationEngine
+    from retrieval.history import HistoryStore
     from retrieval.fusion import Mode
     from retrieval.hybrid import HybridRetriever
 
@@ -77,7 +78,8 @@ class App:
         from ingest.indexer import Indexer
         from retrieval.extractive import Answerer, ExtractiveAnswerer
         from retrieval.llm import LLMAnswerer, build_chat_model
-        from retrieval.conversation import ConversationEngine, SQLiteHistory
+        from retrieval.conversation import ConversationEngine
+        from retrieval.history import SQLiteHistory
         from retrieval.embeddings import LocalEmbeddings
         from retrieval.hybrid import HybridRetriever
         from retrieval.store import check_store, open_client

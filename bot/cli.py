@@ -67,7 +67,7 @@ def with_app(settings: Settings, work: Callable[[App], Awaitable[T]], **options:
     raises typer.Exit(4) with one red line when the store fails (no store, a path that is a
     file, a store that cannot be written, a server that cannot be reached, locked by a writer,
     empty); each error's message names the problem and what to do."""
-    from retrieval.conversation import InMemoryHistory
+    from retrieval.history import InMemoryHistory
     from retrieval.errors import RetrievalError
 
     async def main() -> T:

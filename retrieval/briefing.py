@@ -22,7 +22,7 @@ from typing import Any
 from retrieval import schema
 from retrieval.hybrid import HybridRetriever
 from retrieval.models import Passage, SearchFilters
-from retrieval.query import resolve_outlets
+from retrieval.outlets import resolve_outlets
 from retrieval.relevance import is_about
 from retrieval.schema import ChunkMeta
 from retrieval.text import split_sentences, terms

@@ -24,18 +24,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import sqlite3
-import threading
 import weakref
 from collections.abc import AsyncGenerator, Callable, Sequence
-from contextlib import aclosing, closing
+from contextlib import aclosing
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.messages import HumanMessage, SystemMessage
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from retrieval.citations import strip_markers
 from retrieval.disagreement import DisagreementFinder
@@ -44,6 +41,7 @@ from retrieval.extractive import Answerer, ExtractiveAnswerer, closest_passages
 from retrieval.models import Answer, Passage, SearchFilters
 from retrieval.query import Coverage, parse_filters
 from retrieval.followups import is_followup, rewrite_offline
+from retrieval.history import HistoryStore, InMemoryHistory, Turn
 from retrieval.settings import Settings
 from retrieval.text import entities
 from retrieval.timeline import TIMELINE_K, TimelineAnswerer, is_timeline_question
@@ -121,21 +119,6 @@ def uncovered_answer(
     return Answer(question=question, text=text, abstained=True, closest=closest_passages(passages))
 
 
-# --- history --------------------------------------------------------------------------------
-
-
-class Turn(BaseModel):
-    """One question and answer of a conversation, as the history keeps it."""
-
-    question: str
-    standalone: str = ""
-    answer: str = ""
-    abstained: bool = False
-    filters: SearchFilters = Field(default_factory=SearchFilters)
-    tokens: int = 0
-    sources: list[str] = Field(default_factory=list, description="source_ids of the articles the answer cited")
-
-
 class Retrieved(BaseModel):
     """What retrieval found for one question: the question as searched, the filters, passages,
     and the period asked about when the store has no articles from it (see `parse_filters`)."""
@@ -145,130 +128,6 @@ class Retrieved(BaseModel):
     passages: list[Passage]
     uncovered: tuple[date | None, date | None] | None = None
     coverage: Coverage | None = None
-
-
-class HistoryStore(Protocol):
-    """Where conversations are kept. Methods block (call them from a thread)."""
-
-    max_tokens: int
-
-    def turns(self, conversation_id: str) -> list[Turn]:
-        """Return the kept turns, oldest first."""
-        ...
-
-    def add(self, conversation_id: str, turn: Turn, answer: Answer) -> None:
-        """Record a turn (dropping the oldest beyond `max_tokens`) and the full last answer."""
-        ...
-
-    def last_answer(self, conversation_id: str) -> Answer | None:
-        """Return the last answer given in the conversation (for /sources), or None."""
-        ...
-
-    def forget(self, conversation_id: str) -> None:
-        """Drop everything kept about the conversation."""
-        ...
-
-
-def _kept(tokens: Sequence[int], max_tokens: int) -> int:
-    """How many of the newest turns fit in `max_tokens` (the newest always counts)."""
-    total = 0
-    kept = 0
-    for n in reversed(tokens):
-        if kept and total + n > max_tokens:
-            break
-        total += n
-        kept += 1
-    return kept
-
-
-class InMemoryHistory:
-    """History kept in this process only (lost on restart)."""
-
-    def __init__(self, max_tokens: int = 1200) -> None:
-        self.max_tokens = max_tokens
-        self._turns: dict[str, list[Turn]] = {}
-        self._answers: dict[str, Answer] = {}
-        self._lock = threading.Lock()
-
-    def turns(self, conversation_id: str) -> list[Turn]:
-        with self._lock:
-            return list(self._turns.get(conversation_id, []))
-
-    def add(self, conversation_id: str, turn: Turn, answer: Answer) -> None:
-        with self._lock:
-            turns = self._turns.setdefault(conversation_id, [])
-            turns.append(turn)
-            keep = _kept([t.tokens for t in turns], self.max_tokens)
-            del turns[: len(turns) - keep]
-            self._answers[conversation_id] = answer
-
-    def last_answer(self, conversation_id: str) -> Answer | None:
-        with self._lock:
-            return self._answers.get(conversation_id)
-
-    def forget(self, conversation_id: str) -> None:
-        with self._lock:
-            self._turns.pop(conversation_id, None)
-            self._answers.pop(conversation_id, None)
-
-
-class SQLiteHistory:
-    """History in a SQLite file: survives restarts, and several processes may share it."""
-
-    def __init__(self, path: Path | str, max_tokens: int = 1200) -> None:
-        self.path = Path(path)
-        self.max_tokens = max_tokens
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as db, db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS turns (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
-                "conversation_id TEXT NOT NULL, tokens INTEGER NOT NULL, turn TEXT NOT NULL)"
-            )
-            db.execute("CREATE INDEX IF NOT EXISTS turns_by_conversation ON turns (conversation_id, seq)")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS last_answers (conversation_id TEXT PRIMARY KEY, answer TEXT NOT NULL)"
-            )
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=10)
-
-    def turns(self, conversation_id: str) -> list[Turn]:
-        with closing(self._connect()) as db:
-            rows = db.execute(
-                "SELECT turn FROM turns WHERE conversation_id = ? ORDER BY seq", (conversation_id,)
-            ).fetchall()
-        return [Turn.model_validate_json(row[0]) for row in rows]
-
-    def add(self, conversation_id: str, turn: Turn, answer: Answer) -> None:
-        with closing(self._connect()) as db, db:
-            db.execute(
-                "INSERT INTO turns (conversation_id, tokens, turn) VALUES (?, ?, ?)",
-                (conversation_id, turn.tokens, turn.model_dump_json()),
-            )
-            rows = db.execute(
-                "SELECT seq, tokens FROM turns WHERE conversation_id = ? ORDER BY seq", (conversation_id,)
-            ).fetchall()
-            keep = _kept([tokens for _, tokens in rows], self.max_tokens)
-            dropped = [seq for seq, _ in rows[: len(rows) - keep]]
-            if dropped:
-                db.executemany("DELETE FROM turns WHERE seq = ?", [(seq,) for seq in dropped])
-            db.execute(
-                "INSERT OR REPLACE INTO last_answers (conversation_id, answer) VALUES (?, ?)",
-                (conversation_id, answer.model_dump_json()),
-            )
-
-    def last_answer(self, conversation_id: str) -> Answer | None:
-        with closing(self._connect()) as db:
-            row = db.execute(
-                "SELECT answer FROM last_answers WHERE conversation_id = ?", (conversation_id,)
-            ).fetchone()
-        return Answer.model_validate_json(row[0]) if row else None
-
-    def forget(self, conversation_id: str) -> None:
-        with closing(self._connect()) as db, db:
-            db.execute("DELETE FROM turns WHERE conversation_id = ?", (conversation_id,))
-            db.execute("DELETE FROM last_answers WHERE conversation_id = ?", (conversation_id,))
 
 
 # --- the engine -----------------------------------------------------------------------------

@@ -27,7 +27,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from retrieval.conversation import ConversationEngine, Turn
+from retrieval.conversation import ConversationEngine
+from retrieval.history import Turn
 from retrieval.models import Answer, Passage
 from retrieval.story_eval import ExpectedEvent, score_conflict, score_timeline
 

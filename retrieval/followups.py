@@ -32,7 +32,7 @@ from retrieval.question import FOCUS_TYPES, FUNCTION_WORDS, AnswerType, analyse
 from retrieval.text import NUMBER, QUESTION_WORDS, STOPWORDS, entities, text_words
 
 if TYPE_CHECKING:
-    from retrieval.conversation import Turn
+    from retrieval.history import Turn
 
 log = logging.getLogger(__name__)
 

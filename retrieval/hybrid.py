@@ -43,7 +43,8 @@ from retrieval.errors import EmptyIndexError, RetrievalError
 from retrieval.fusion import Candidate, Mode
 from retrieval.keyword import KeywordIndex
 from retrieval.models import Passage, SearchFilters
-from retrieval.query import Coverage, resolve_outlets
+from retrieval.outlets import resolve_outlets
+from retrieval.query import Coverage
 from retrieval.schema import ChunkMeta
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore

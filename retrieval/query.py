@@ -7,83 +7,20 @@ returns the question without the filter phrases (what is searched for) and the `
 "what did NPR report about"), so a question *about* the BBC is not restricted to the BBC.
 Relative dates ("since Monday", "last week", "yesterday") resolve against `today`.
 
-`outlet_matches` / `resolve_outlets` are the tolerant outlet comparison used by the retriever:
-"BBC", "the BBC" and "bbc.co.uk" all match the outlet "BBC News".
+Outlet names are compared tolerantly (`retrieval.outlets`).
 """
 
 from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 from datetime import date, timedelta
 
 from retrieval.models import SearchFilters
+from retrieval.outlets import outlet_pattern, outlet_words, resolve_outlets
 from retrieval.text import FILLER_WORDS
-
-# --- outlets ------------------------------------------------------------------------------------
-
-# Words that say nothing about which outlet is meant ("BBC News" is the BBC).
-_GENERIC_OUTLET_WORDS = frozenset({"the", "news", "online", "com", "co", "uk", "org", "net", "www"})
-
-
-def _words(text: str) -> list[str]:
-    words = re.findall(r"[a-z0-9]+", text.lower())
-    return [w for w in words if w != "the"]
-
-
-def _core(words: list[str]) -> list[str]:
-    return [w for w in words if w not in _GENERIC_OUTLET_WORDS]
-
-
-def _acronym(words: list[str]) -> str:
-    return "".join(w[0] for w in words) if len(words) >= 3 else ""
-
-
-def outlet_matches(requested: str, outlet: str) -> bool:
-    """True when `requested` (as a user writes it) names `outlet` (as the store holds it).
-
-    Case, "the", punctuation and generic words ("News", ".com") are ignored; a name matches a
-    longer name it starts ("BBC" matches "BBC Sport"), and an acronym matches its words ("NPR",
-    "National Public Radio")."""
-    r, o = _words(requested), _words(outlet)
-    if not r or not o:
-        return False
-    if r == o:
-        return True
-    core_r, core_o = _core(r) or r, _core(o) or o
-    if core_r == core_o or "".join(core_r) == "".join(core_o):
-        return True
-    if core_o[: len(core_r)] == core_r:
-        return True
-    joined_r, joined_o = "".join(core_r), "".join(core_o)
-    return joined_r in (_acronym(o), _acronym(core_o)) or joined_o in (_acronym(r), _acronym(core_r))
-
-
-def resolve_outlets(requested: Iterable[str], known: Iterable[str]) -> list[str]:
-    """Return the known outlets (store spelling, sorted) that any of `requested` names."""
-    known = list(known)
-    return sorted({o for o in known for r in requested if outlet_matches(r, o)})
-
-
-def _outlet_aliases(outlet: str) -> set[str]:
-    """Ways a question may name `outlet`: its words, its core words, its acronym."""
-    words = _words(outlet)
-    aliases = {" ".join(words)} if words else set()
-    core = _core(words)
-    if core:
-        aliases.add(" ".join(core))
-    for acronym in (_acronym(words), _acronym(core)):
-        if len(acronym) >= 3:
-            aliases.add(acronym)
-    # "BBC Sport", "CNN Business": the leading acronym names the outlet on its own.
-    first = re.findall(r"[A-Za-z0-9]+", re.sub(r"^\s*the\s+", "", outlet, flags=re.IGNORECASE))
-    if len(first) >= 2 and first[0].isupper() and 2 <= len(first[0]) <= 5:
-        aliases.add(first[0].lower())
-    return {a for a in aliases if a}
-
 
 # --- dates --------------------------------------------------------------------------------------
 
@@ -263,18 +200,6 @@ _AFTER_SOURCE = (
 )
 
 
-def _outlet_pattern(known_outlets: list[str]) -> tuple[str, dict[str, list[str]]]:
-    """Regex alternation over every alias of the known outlets, longest first, and alias ->
-    the outlets it names ("BBC" names both "BBC News" and "BBC Sport")."""
-    by_alias: dict[str, list[str]] = {}
-    for outlet in sorted(known_outlets):
-        for alias in _outlet_aliases(outlet):
-            by_alias.setdefault(alias, []).append(outlet)
-    aliases = sorted(by_alias, key=len, reverse=True)
-    pieces = [r"[\s.\-]*".join(re.escape(w) for w in alias.split()) for alias in aliases]
-    return r"(?:" + "|".join(rf"\b{p}\b" for p in pieces) + r")", by_alias
-
-
 def _tidy(text: str) -> str:
     text = re.sub(r"\s+", " ", text)
     text = re.sub(r"\s+([?.!,;:])", r"\1", text)
@@ -418,7 +343,7 @@ def parse_filters(
 
     known = [o for o in known_outlets if o and o.strip()]
     if known:
-        outlet, by_alias = _outlet_pattern(known)
+        outlet, by_alias = outlet_pattern(known)
         the = r"(?:the\s+)?"
         many = rf"{the}{outlet}(?:\s*(?:,|\band\b|\bor\b)\s*{the}{outlet})*"
         source_patterns = [
@@ -436,7 +361,7 @@ def parse_filters(
             regex = re.compile(pattern, re.IGNORECASE)
             while m := regex.search(text):
                 for alias in alias_re.findall(m.group(0)):
-                    key = " ".join(_words(alias))
+                    key = " ".join(outlet_words(alias))
                     for name in by_alias.get(key, []) + resolve_outlets([key], known):
                         if name not in outlets:
                             outlets.append(name)

@@ -28,7 +28,8 @@ from bot.errors import UNAVAILABLE
 from bot.state import BotState
 from bot.streaming import EDIT_INTERVAL
 from retrieval.citations import MARKER, audit
-from retrieval.conversation import LLM_UNAVAILABLE_NOTICE, InMemoryHistory
+from retrieval.conversation import LLM_UNAVAILABLE_NOTICE
+from retrieval.history import InMemoryHistory
 from retrieval.errors import StoreUnavailableError
 from retrieval.llm import build_chat_model
 from retrieval.models import Answer

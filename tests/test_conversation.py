@@ -15,14 +15,8 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.outputs import ChatGenerationChunk
 
 from retrieval.citations import audit
-from retrieval.conversation import (
-    LLM_UNAVAILABLE_NOTICE,
-    ConversationEngine,
-    InMemoryHistory,
-    SQLiteHistory,
-    Turn,
-    merge_filters,
-)
+from retrieval.conversation import LLM_UNAVAILABLE_NOTICE, ConversationEngine, merge_filters
+from retrieval.history import InMemoryHistory, SQLiteHistory, Turn
 from retrieval.followups import is_followup, rewrite_offline
 from retrieval.errors import EmptyIndexError
 from retrieval.extractive import ExtractiveAnswerer

@@ -6,7 +6,8 @@ from datetime import date
 
 import pytest
 
-from retrieval.query import Coverage, outlet_matches, parse_filters, resolve_outlets
+from retrieval.outlets import outlet_matches, resolve_outlets
+from retrieval.query import Coverage, parse_filters
 
 # A Wednesday. Monday was 13 March; last week ran Monday 6 to Sunday 12 March.
 TODAY = date(2017, 3, 15)
