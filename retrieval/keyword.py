@@ -42,7 +42,8 @@ import numpy as np
 
 from retrieval.schema import ChunkInfo, title_of
 from retrieval.settings import Settings
-from retrieval.store import ChunkStore, ChunkTable, ChunkTableBuilder
+from retrieval.chunk_table import ChunkTable, ChunkTableBuilder
+from retrieval.store import ChunkStore
 from retrieval.text import index_words, stem_words
 
 if TYPE_CHECKING:
