@@ -259,10 +259,10 @@ class ScriptedEngine:
         return self.answer.model_copy(update={"question": question})
 
     async def stream_ask(
-        self, conversation_id: str, question: str, *, filters: SearchFilters | None = None
+        self, conversation_id: str, question: str, *, filters: SearchFilters | None = None, today: Any = None
     ) -> AsyncIterator[Answer]:
         """`ask`'s answer, without drafts (as the extractive answerer streams)."""
-        yield await self.ask(conversation_id, question, filters=filters)
+        yield await self.ask(conversation_id, question, filters=filters, today=today)
 
     def today(self) -> Any:
         from datetime import date
