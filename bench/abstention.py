@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.app import build_app  # noqa: E402
 from bot.cli import load_settings  # noqa: E402
 from retrieval.history import InMemoryHistory  # noqa: E402
+from retrieval.conversation import ConversationEngine  # noqa: E402
 from retrieval.evaluation import Question, load_questions, write_report  # noqa: E402
 from retrieval.models import Passage  # noqa: E402
 
@@ -50,28 +51,9 @@ def without(passages: list[Passage], sentences: list[str]) -> tuple[list[Passage
 
 async def run(store: Path, questions: list[Question]) -> dict[str, Any]:
     settings = load_settings(store)
-    items = []
     async with build_app(settings, history=InMemoryHistory(settings.history_tokens)) as app:
         engine = app.engine
-        for question in questions:
-            if not question.answerable or not question.evidence:
-                continue
-            retrieved = await engine.retrieve(question.question, [], today=question.question_date)
-            passages = retrieved.passages[: settings.retrieval_k]
-            removed, cut = without(passages, question.evidence)
-            if not cut:
-                continue  # the evidence was not retrieved: nothing to take away
-            as_retrieved = await engine.answerer.answer(retrieved.standalone, passages)
-            fact_removed = await engine.answerer.answer(retrieved.standalone, removed)
-            items.append({
-                "id": question.id,
-                "question": retrieved.standalone,
-                "abstained_as_retrieved": as_retrieved.abstained,
-                "abstained_fact_removed": fact_removed.abstained,
-                "score_as_retrieved": round(as_retrieved.evidence_score, 4),
-                "score_fact_removed": round(fact_removed.evidence_score, 4),
-                "answer_fact_removed": fact_removed.text,
-            })
+        items = await ask_all(engine, questions, settings.retrieval_k)
     n = len(items)
     return {
         "answerer": engine.answerer.name,
