@@ -11,8 +11,8 @@ from discord.ext import commands
 
 from bot.client import send_ephemeral
 from bot.formatting import source_line, split_message, when
+from bot.options import OUTLET_HELP, SINCE_HELP, outlets_option, since_option
 from retrieval.models import Passage, SearchFilters
-from retrieval.query import parse_date_option
 
 if TYPE_CHECKING:
     from bot.client import NewsBot
@@ -52,8 +52,8 @@ class Lookup(commands.Cog):
     @app_commands.command(name="search", description="Find articles matching a query.")
     @app_commands.describe(
         query="What to look for",
-        outlet="Only articles from this outlet",
-        since="Only articles published since this date (2024-03-01, 'Monday', 'last week')",
+        outlet=OUTLET_HELP,
+        since=SINCE_HELP,
         order="best: most relevant first; newest: most recent first",
     )
     async def search(
@@ -64,13 +64,9 @@ class Lookup(commands.Cog):
         since: str | None = None,
         order: Literal["best", "newest"] = "best",
     ) -> None:
-        try:
-            day = parse_date_option(since, self.bot.engine.today()) if since else None
-        except ValueError as e:
-            await send_ephemeral(interaction, str(e))
-            return
+        day = since_option(since, self.bot.engine.today())
         await interaction.response.defer(thinking=True)
-        filters = SearchFilters(outlets=[outlet] if outlet else [], since=day)
+        filters = SearchFilters(outlets=outlets_option(outlet), since=day)
         passages = await self.bot.retriever.asearch(query, k=20, filters=filters)
         results = article_results(passages, order)
         if not results:
