@@ -20,6 +20,7 @@ from retrieval.settings import Settings
 
 if TYPE_CHECKING:
     from ingest.indexer import Indexer
+    from retrieval.summaries import StorySummariser
     from retrieval.conversation import ConversationEngine, Retriever
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,8 @@ class NewsBot(commands.AutoShardedBot):
     Takes the parts `bot.app.build_app` built: the `engine` answers (its retriever serves
     `/search`), the `indexer` writes (`/reindex`, `/remove`, `/article`, `/stats`), the `state`
     remembers threads and votes, watches and daily briefings; the `clock` (UTC now) says when a
-    daily briefing is due."""
+    daily briefing is due; the `summariser` (when a chat model is configured) sums up briefing
+    stories."""
 
     def __init__(
         self,
@@ -54,6 +56,7 @@ class NewsBot(commands.AutoShardedBot):
         indexer: Indexer,
         state: BotState,
         clock: Clock = utc_now,
+        summariser: StorySummariser | None = None,
         **options: Any,
     ) -> None:
         # The bot has no voice features: no start-up warnings about voice libraries.
@@ -72,6 +75,7 @@ class NewsBot(commands.AutoShardedBot):
         self.indexer = indexer
         self.state = state
         self.clock = clock
+        self.summariser = summariser
         self.rate_limiter = RateLimiter(settings.questions_per_minute)
         self.reindex_lock = asyncio.Lock()
         self.tree.error(self.on_app_command_error)  # the tree's setter: checks the signature

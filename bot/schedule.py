@@ -106,7 +106,9 @@ class BriefScheduler:
         is down) is tried again at the next tick; one Discord refuses is logged, not retried
         that day."""
         try:
-            briefing = await brief(self.bot.retriever, topic=schedule.topic)  # type: ignore[arg-type]
+            briefing = await brief(
+                self.bot.retriever, topic=schedule.topic, summariser=self.bot.summariser  # type: ignore[arg-type]
+            )
         except Exception as e:
             log.warning("daily briefing for %s not made (%s: %s); trying again", schedule.channel_id,
                         type(e).__name__, e)

@@ -59,7 +59,10 @@ class Briefings(commands.Cog):
     ) -> None:
         day = since_option(since, self.bot.engine.today())
         await interaction.response.defer(thinking=True)
-        briefing = await make_briefing(self.bot.retriever, since=day, topic=topic or "", outlets=outlets_option(outlet))  # type: ignore[arg-type]
+        briefing = await make_briefing(
+            self.bot.retriever, since=day, topic=topic or "", outlets=outlets_option(outlet),  # type: ignore[arg-type]
+            summariser=self.bot.summariser,
+        )
         for piece in split_message(render_briefing(briefing)):
             await interaction.followup.send(piece, allowed_mentions=NONE)
 
