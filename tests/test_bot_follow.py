@@ -1,4 +1,4 @@
-"""Following the news through the fake Discord: `/brief`, and topic watches that post what
+"""Following the news through the fake Discord: `/brief now`, and topic watches that post what
 another process ingests, once per story, across restarts, until `/unwatch`.
 
 The store is on a Chroma server, as two processes share one (the bot here, `newsbot ingest` in a

@@ -24,8 +24,9 @@ HELP = """**newsbot** answers questions about the news and cites the passages it
 - `/ask question [outlet] [since]` asks here. `/sources` shows the passages behind the last answer.
 - `/search query [outlet] [since] [order]` lists matching articles; `/article id-or-url` shows one.
 - `/forget` clears this conversation's memory; `/stats` shows what is indexed.
-- `/brief [topic] [since] [outlet]` briefs on the top stories; `/watch topic [outlet] [channel]` posts new
-  stories about a topic (`/watches` lists them, `/unwatch id` stops one).
+- `/brief now [topic] [since] [outlet]` briefs on the top stories; `/brief schedule time` posts one daily.
+- `/watch topic [outlet] [channel]` posts new stories about a topic (`/watches` lists them, `/unwatch id`
+  stops one).
 - Admins: `/reindex [target] [prune] [dry_run]`, `/remove id-or-url`."""
 
 
