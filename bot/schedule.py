@@ -16,7 +16,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,6 +25,7 @@ import discord
 from bot.formatting import render_briefing, split_message
 from bot.state import BriefSchedule
 from retrieval.briefing import brief
+from retrieval.text import format_date
 
 if TYPE_CHECKING:
     from bot.client import NewsBot
@@ -116,7 +117,8 @@ class BriefScheduler:
         await asyncio.to_thread(self.bot.state.mark_briefed, schedule.channel_id, day)
         channel = self.bot.get_partial_messageable(schedule.channel_id)
         try:
-            for piece in split_message(f"**Daily briefing, {day}**\n" + render_briefing(briefing)):
+            heading = f"**Daily briefing, {format_date(date.fromisoformat(day))}**\n"
+            for piece in split_message(heading + render_briefing(briefing)):
                 await channel.send(piece, allowed_mentions=discord.AllowedMentions.none())
         except discord.HTTPException as e:
             log.warning("daily briefing could not post in %s: %s", schedule.channel_id, e)

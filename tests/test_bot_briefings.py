@@ -93,13 +93,13 @@ async def test_a_daily_briefing_posts_once_a_day_at_its_local_time_until_unsched
     assert before_time == []
     assert len(first_day) == 1, "posted once, not at every tick"
     post = first_day[0]["content"]
-    assert post.startswith("**Daily briefing, 2026-03-02**\n**Briefing: ")
+    assert post.startswith("**Daily briefing, 2 March 2026**\n**Briefing: ")
     assert "](<https://" in post and pings(first_day[0]) == set()
     assert first_day[0]["allowed_mentions"]["parse"] == []
     assert "Europe/Paris" in listing["content"] and "`09:30`" in listing["content"]
-    assert "last posted 2026-03-02" in listing["content"]
+    assert "`09:30` in <#" in listing["content"] and "next: tomorrow" in listing["content"]
     assert len(after_restart) == 1
-    assert len(next_day) == 2 and next_day[1]["content"].startswith("**Daily briefing, 2026-03-03**")
+    assert len(next_day) == 2 and next_day[1]["content"].startswith("**Daily briefing, 3 March 2026**")
     assert stopped["content"].startswith("Stopped the daily briefing")
     assert len(after_unschedule) == 2
     assert fake.rejected == []

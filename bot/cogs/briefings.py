@@ -141,9 +141,10 @@ class Briefings(commands.Cog):
         if not listed:
             await send_ephemeral(interaction, f"No daily briefing here (time zone {tz.key}). `/brief schedule` starts one.")
             return
+        today = self.bot.clock().astimezone(tz).date().isoformat()
         lines = [f"Daily briefings (time zone {tz.key}):"] + [
             f"`{s.at}` in <#{s.channel_id}>" + (f" on **{s.topic}**" if s.topic else "")
-            + (f" - last posted {s.last_day}" if s.last_day else " - not posted yet")
+            + (" - next: tomorrow" if s.last_day == today else " - next: today")
             for s in listed
         ]
         for piece in split_message("\n".join(lines)):
