@@ -125,3 +125,13 @@ def test_a_schedule_is_due_once_per_local_day_from_its_time() -> None:
 def test_a_time_that_is_not_hh_mm_is_refused_naming_it(text: str) -> None:
     with pytest.raises(ValueError, match=repr(text)):
         parse_time(text)
+
+
+def test_an_unknown_default_time_zone_is_refused_at_start_up_naming_it() -> None:
+    from pydantic import ValidationError
+
+    from retrieval.settings import Settings
+
+    with pytest.raises(ValidationError, match="BRIEF_TIMEZONE 'Mars/Olympus' is not a known time zone"):
+        Settings(brief_timezone="Mars/Olympus", _env_file=None)  # type: ignore[call-arg]
+    assert Settings(brief_timezone="Europe/Paris", _env_file=None).brief_timezone == "Europe/Paris"  # type: ignore[call-arg]
