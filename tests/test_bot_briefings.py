@@ -135,3 +135,29 @@ def test_an_unknown_default_time_zone_is_refused_at_start_up_naming_it() -> None
     with pytest.raises(ValidationError, match="BRIEF_TIMEZONE 'Mars/Olympus' is not a known time zone"):
         Settings(brief_timezone="Mars/Olympus", _env_file=None)  # type: ignore[call-arg]
     assert Settings(brief_timezone="Europe/Paris", _env_file=None).brief_timezone == "Europe/Paris"  # type: ignore[call-arg]
+
+
+async def test_brief_now_shows_each_story_as_the_chat_models_verified_summary(
+    news_stack: NewsStack, fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    import itertools
+
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    from retrieval.settings import Settings
+    from retrieval.summaries import StorySummariser
+
+    replies = itertools.cycle([AIMessage(content='Told by its first article [1]. Said "nowhere in it" [1].')])
+    summariser = StorySummariser(Settings(_env_file=None), GenericFakeChatModel(messages=replies))  # type: ignore[call-arg]
+    state = BotState(tmp_path / "bot.sqlite")
+    async with running_bot(make_bot(news_stack, fake_discord, state, summariser=summariser)):
+        ix = await fake_discord.interaction("brief now", {"since": "2005-03-01"})
+        await ix.wait_for_reply(timeout=60)
+        await asyncio.sleep(0.5)
+        text = "\n\n".join(m.get("content") or "" for m in ix.followups)
+    state.close()
+
+    stories = [block for block in text.split("\n\n")[1:] if block.startswith("**")]
+    assert stories and all(block.split("\n")[0].split(" ", 1)[1].startswith("Told by its first article [") for block in stories)
+    assert "nowhere in it" not in text
