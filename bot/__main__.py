@@ -49,7 +49,9 @@ async def run(settings: Settings, *, embeddings: Embeddings | None = None, backo
             log.error("cannot open the news index: %s", e)
             return 1
         stack.callback(apply_endpoints(settings))  # undone before the app closes
-        bot = NewsBot(settings=settings, engine=app.engine, indexer=app.indexer, state=app.state)
+        bot = NewsBot(
+            settings=settings, engine=app.engine, indexer=app.indexer, state=app.state, summariser=app.summariser
+        )
         return await _serve(bot, token, api_base=settings.discord_api_base, backoff=backoff)
 
 

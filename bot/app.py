@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from retrieval.history import HistoryStore
     from retrieval.fusion import Mode
     from retrieval.hybrid import HybridRetriever
+    from retrieval.summaries import StorySummariser
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class App:
     history: HistoryStore
     engine: ConversationEngine
     state: BotState
+    summariser: StorySummariser | None  # briefing summaries, when a chat model is configured
 
     def __init__(
         self,
@@ -83,6 +85,7 @@ class App:
         from retrieval.embeddings import LocalEmbeddings
         from retrieval.hybrid import HybridRetriever
         from retrieval.store import check_store, open_client
+        from retrieval.summaries import StorySummariser
 
         if self._opened:
             return self
@@ -122,6 +125,7 @@ class App:
                 today=options["today"] or date.today,
                 history=self.history,
             )
+            self.summariser = StorySummariser(settings, chat_model) if chat_model is not None else None
         except BaseException:
             self.indexer.close()
             raise

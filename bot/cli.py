@@ -245,7 +245,8 @@ def brief(
 
     async def work(opened: App) -> Any:
         return await make_briefing(
-            opened.retriever, since=filters.since, until=filters.until, topic=topic, outlets=filters.outlets
+            opened.retriever, since=filters.since, until=filters.until, topic=topic, outlets=filters.outlets,
+            summariser=opened.summariser,
         )
 
     console.print(render_briefing(with_app(load_settings(store), work)), markup=False, highlight=False, soft_wrap=True)

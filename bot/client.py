@@ -12,17 +12,20 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import friendly_message
+from bot.options import BadOptionError
 from bot.ratelimit import RateLimiter
+from bot.schedule import Clock, utc_now
 from bot.state import BotState
 from retrieval.settings import Settings
 
 if TYPE_CHECKING:
     from ingest.indexer import Indexer
+    from retrieval.summaries import StorySummariser
     from retrieval.conversation import ConversationEngine, Retriever
 
 log = logging.getLogger(__name__)
 
-COGS = ("bot.cogs.conversation", "bot.cogs.lookup", "bot.cogs.admin", "bot.cogs.follow")
+COGS = ("bot.cogs.conversation", "bot.cogs.lookup", "bot.cogs.admin", "bot.cogs.follow", "bot.cogs.briefings")
 
 
 def intents() -> discord.Intents:
@@ -41,7 +44,9 @@ class NewsBot(commands.AutoShardedBot):
 
     Takes the parts `bot.app.build_app` built: the `engine` answers (its retriever serves
     `/search`), the `indexer` writes (`/reindex`, `/remove`, `/article`, `/stats`), the `state`
-    remembers threads and votes."""
+    remembers threads and votes, watches and daily briefings; the `clock` (UTC now) says when a
+    daily briefing is due; the `summariser` (when a chat model is configured) sums up briefing
+    stories."""
 
     def __init__(
         self,
@@ -50,6 +55,8 @@ class NewsBot(commands.AutoShardedBot):
         engine: ConversationEngine,
         indexer: Indexer,
         state: BotState,
+        clock: Clock = utc_now,
+        summariser: StorySummariser | None = None,
         **options: Any,
     ) -> None:
         # The bot has no voice features: no start-up warnings about voice libraries.
@@ -67,6 +74,8 @@ class NewsBot(commands.AutoShardedBot):
         self.engine = engine
         self.indexer = indexer
         self.state = state
+        self.clock = clock
+        self.summariser = summariser
         self.rate_limiter = RateLimiter(settings.questions_per_minute)
         self.reindex_lock = asyncio.Lock()
         self.tree.error(self.on_app_command_error)  # the tree's setter: checks the signature
@@ -115,6 +124,8 @@ class NewsBot(commands.AutoShardedBot):
         original = getattr(error, "original", error)
         if isinstance(error, app_commands.CheckFailure):
             message = "You don't have permission to use this command."
+        elif isinstance(original, BadOptionError):
+            message = str(original)
         else:
             message = friendly_message(original)
         await send_ephemeral(interaction, message)

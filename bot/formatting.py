@@ -10,10 +10,10 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from retrieval.models import Answer, Citation, Passage
-from retrieval.text import format_date
+from retrieval.text import MARKER, format_date
 
 if TYPE_CHECKING:
-    from retrieval.briefing import Briefing
+    from retrieval.briefing import Briefing, Story
     from retrieval.watches import WatchMatch
 
 MESSAGE_LIMIT = 2000
@@ -126,7 +126,7 @@ MAX_STORY_SOURCES = 3
 
 def render_briefing(briefing: Briefing) -> str:
     """The briefing as one text (split it with `split_message`): a heading, then each story as
-    one paragraph (its lead sentence with `[n]` markers) over the links to its articles, at most
+    one paragraph (its summary or lead sentence with `[n]` markers) over the links to its articles, at most
     `MAX_STORY_SOURCES` a story. A blank line separates stories, so a split never cuts one."""
     since, until = when(briefing.since), when(briefing.until)
     span = f"{since} to {until}" if since and until and since != until else since or until
@@ -143,14 +143,30 @@ def render_briefing(briefing: Briefing) -> str:
         shown = story.articles[:MAX_STORY_SOURCES]
         numbers = list(range(n + 1, n + len(shown) + 1))
         n += len(shown)
-        markers = "".join(f"[{k}]" for k in numbers)
-        lead = escape_markdown_link_text(story.lead)
-        lines = [f"**{i}.** {lead} {markers}"]
+        lines = [f"**{i}.** {story_text(story, numbers)}"]
         lines += [source_line(k, p) for k, p in zip(numbers, shown, strict=True)]
         if len(story.articles) > len(shown):
             lines.append(f"… and {_count(len(story.articles) - len(shown), 'more article', 'more articles')}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def story_text(story: Story, numbers: Sequence[int]) -> str:
+    """A story's paragraph: its summary (its `[k]` markers, which number the story's articles,
+    become the briefing's `numbers`), or its lead sentence followed by all the `numbers`."""
+    if not story.summary:
+        return f"{escape_markdown_link_text(story.lead)} {''.join(f'[{k}]' for k in numbers)}"
+    summary = " ".join(story.summary.split())
+    out: list[str] = []
+    last = 0
+    for marker in MARKER.finditer(summary):
+        text = summary[last:marker.start()].replace("[", "(").replace("]", ")")
+        local = [int(k) for k in re.split(r"\s*[,;]\s*", marker.group(1))]
+        shown = "".join(f"[{numbers[k - 1]}]" for k in local if 1 <= k <= len(numbers))
+        out.append(f"{text} {shown}" if text and shown else text or shown)
+        last = marker.end()
+    out.append(summary[last:].replace("[", "(").replace("]", ")"))
+    return "".join(out).strip()
 
 
 def _count(n: int, one: str, many: str) -> str:

@@ -1,5 +1,6 @@
 """What the bot remembers across restarts (SQLite beside the store): the threads it answers in
-without a mention, the votes on its answers, and the topic watches with what each has posted.
+without a mention, the votes on its answers, the topic watches with what each has posted, and
+the scheduled daily briefings with the last day each posted (and each server's time zone).
 
 The answers themselves live in the conversation history (`/sources` reads them there); this
 file keeps, per answer id, only what a vote records: the question and the cited sources.
@@ -40,6 +41,12 @@ CREATE TABLE IF NOT EXISTS watch_posts (
 -- catalog is new or updated.
 CREATE TABLE IF NOT EXISTS watch_seen (source_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS state_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- One daily briefing per channel; last_day is the local date (ISO) it last posted.
+CREATE TABLE IF NOT EXISTS brief_schedules (
+    channel_id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
+    at TEXT NOT NULL, topic TEXT NOT NULL, last_day TEXT NOT NULL, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS guild_timezones (guild_id INTEGER PRIMARY KEY, timezone TEXT NOT NULL);
 """
 
 
@@ -55,6 +62,19 @@ class Watch:
     topic: str
     outlet: str = ""
     last_title: str = ""
+
+
+@dataclass(frozen=True)
+class BriefSchedule:
+    """A daily briefing posted in `channel_id` at `at` ("HH:MM", the guild's local time), on
+    `topic` (all stories when empty); `last_day` is the local date (ISO) it last posted."""
+
+    channel_id: int
+    guild_id: int
+    user_id: int
+    at: str
+    topic: str = ""
+    last_day: str = ""
 
 
 def cited_sources(answer: Answer) -> list[dict[str, object]]:
@@ -239,6 +259,47 @@ class BotState:
             self._db.executemany(
                 "INSERT OR REPLACE INTO watch_seen VALUES (?, ?)", [(s, f) for s, f in fingerprints.items() if f]
             )
+
+    # --- scheduled briefings ------------------------------------------------------------------
+    def set_schedule(self, schedule: BriefSchedule) -> None:
+        """Save the daily briefing of `schedule.channel_id`, replacing the channel's previous one."""
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO brief_schedules VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (schedule.channel_id, schedule.guild_id, schedule.user_id, schedule.at, schedule.topic,
+                 schedule.last_day, time.time()),
+            )
+
+    def remove_schedule(self, channel_id: int) -> bool:
+        """Stop the daily briefing of a channel; False when it had none."""
+        with self._lock, self._db:
+            return self._db.execute("DELETE FROM brief_schedules WHERE channel_id = ?", (channel_id,)).rowcount > 0
+
+    def schedules(self, *, guild_id: int | None = None) -> list[BriefSchedule]:
+        """The daily briefings (of a guild, or all), by time of day."""
+        where, args = ("WHERE guild_id = ?", (guild_id,)) if guild_id is not None else ("", ())
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT channel_id, guild_id, user_id, at, topic, last_day FROM brief_schedules"
+                f" {where} ORDER BY at, channel_id",
+                args,
+            ).fetchall()
+        return [BriefSchedule(*row) for row in rows]
+
+    def mark_briefed(self, channel_id: int, day: str) -> None:
+        """Record that the channel's daily briefing of local date `day` (ISO) was posted."""
+        with self._lock, self._db:
+            self._db.execute("UPDATE brief_schedules SET last_day = ? WHERE channel_id = ?", (day, channel_id))
+
+    def set_timezone(self, guild_id: int, name: str) -> None:
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO guild_timezones VALUES (?, ?)", (guild_id, name))
+
+    def timezone(self, guild_id: int) -> str | None:
+        """The guild's time zone (an IANA name) as set with `/brief schedule`, None when unset."""
+        with self._lock:
+            row = self._db.execute("SELECT timezone FROM guild_timezones WHERE guild_id = ?", (guild_id,)).fetchone()
+        return str(row[0]) if row else None
 
 
 def _migrate_answers(db: sqlite3.Connection) -> None:

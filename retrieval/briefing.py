@@ -9,6 +9,8 @@
 3. Articles group into stories: copies (one `story_id`) always, and articles about the same
    event when their headline-and-lead words overlap enough (`SAME_EVENT_JACCARD`).
 4. Stories rank by how many articles and outlets covered them, then how recent they are.
+5. With a `summariser` (a chat model is configured), each story gets a verified summary
+   (`retrieval.summaries`); without one, or when its summary fails, the lead sentence stands.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retrieval import schema
 from retrieval.hybrid import HybridRetriever
@@ -27,6 +29,9 @@ from retrieval.relevance import is_about
 from retrieval.schema import ChunkMeta
 from retrieval.text import split_sentences, terms
 from retrieval.workers import run_cpu
+
+if TYPE_CHECKING:
+    from retrieval.summaries import StorySummariser
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +54,13 @@ _DATELINE = re.compile(r"^(?:updated|published)\b|\b(?:updated|published)\b.*\b[
 
 @dataclass(frozen=True)
 class Story:
-    """One story of a briefing: its articles (best first: the earliest, which broke it) and
-    the lead sentence that sums it up."""
+    """One story of a briefing: its articles (best first: the earliest, which broke it), the
+    lead sentence that sums it up, and the chat model's verified summary ('' when none; its
+    `[n]` markers number `articles`)."""
 
     articles: list[Passage]
     lead: str
+    summary: str = ""
 
     @property
     def outlets(self) -> list[str]:
@@ -142,13 +149,15 @@ async def brief(
     topic: str = "",
     outlets: list[str] | None = None,
     limit: int = MAX_STORIES,
+    summariser: StorySummariser | None = None,
 ) -> Briefing:
     """Return the briefing of `since`..`until` (dates are whole days; default: the 24 hours
     before the newest indexed article), of the articles about `topic` (all when empty), from
     `outlets` (all when empty), at most `limit` stories. A briefing with no stories means the
-    period (or the topic or outlet) holds no article. Raises RetrievalError when the store
-    cannot be read."""
-    return await run_cpu(_brief, retriever, since, until, topic.strip(), outlets or [], limit)
+    period (or the topic or outlet) holds no article. Each story is summarised by `summariser`
+    when given. Raises RetrievalError when the store cannot be read."""
+    briefing = await run_cpu(_brief, retriever, since, until, topic.strip(), outlets or [], limit)
+    return await summariser.summarise(briefing) if summariser is not None else briefing
 
 
 def _brief(

@@ -136,6 +136,14 @@ class Settings(BaseSettings):
         30, description="How often the bot checks the store for new articles to match its watches against."
     )
     watches_per_guild: int = Field(25, description="How many topic watches one server may have.")
+    brief_timezone: str = Field(
+        "UTC",
+        description="The time zone (an IANA name such as Europe/London) of scheduled daily briefings in a "
+        "server that has not set its own with `/brief schedule timezone:`.",
+    )
+    brief_check_seconds: float = Field(
+        30, description="How often the bot checks whether a scheduled daily briefing is due."
+    )
 
     @field_validator("admin_role_ids", mode="before")
     @classmethod
@@ -148,6 +156,17 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("brief_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"BRIEF_TIMEZONE {value!r} is not a known time zone (e.g. Europe/London)") from e
+        return value
 
     @field_validator("feeds", mode="before")
     @classmethod

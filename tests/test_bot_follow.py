@@ -1,4 +1,4 @@
-"""Following the news through the fake Discord: `/brief`, and topic watches that post what
+"""Following the news through the fake Discord: `/brief now`, and topic watches that post what
 another process ingests, once per story, across restarts, until `/unwatch`.
 
 The store is on a Chroma server, as two processes share one (the bot here, `newsbot ingest` in a
@@ -177,15 +177,15 @@ async def test_brief_lists_stories_with_links_in_valid_messages_that_ping_nobody
     fake = fake_discord
     state = BotState(tmp_path / "bot.sqlite")
     async with running_bot(make_bot(news_stack, fake, state)):
-        ix = await fake.interaction("brief", {"since": "2005-03-01"})
+        ix = await fake.interaction("brief now", {"since": "2005-03-01"})
         assert (await ix.wait_for_response())["type"] == 5  # deferred: briefing reads the store
         await ix.wait_for_reply(timeout=T)
         await asyncio.sleep(0.5)
         pieces = ix.followups  # the first replaces the "thinking" message
-        latest = await fake.interaction("brief", {"topic": "festival called off after floods"})
+        latest = await fake.interaction("brief now", {"topic": "festival called off after floods"})
         await latest.wait_for_reply(timeout=T)
         about = "\n".join(m.get("content") or "" for m in latest.followups)
-        bad = await fake.interaction("brief", {"since": "the other day"})
+        bad = await fake.interaction("brief now", {"since": "the other day"})
         refused = (await bad.wait_for_response())["data"]
     state.close()
 

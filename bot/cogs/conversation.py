@@ -22,9 +22,9 @@ from discord.ext import commands
 from bot.client import send_ephemeral
 from bot.errors import friendly_message
 from bot.formatting import render_answer, sources_detail, split_message
+from bot.options import OUTLET_HELP, SINCE_HELP, outlets_option, since_option
 from bot.streaming import StreamedReply
 from retrieval.models import Answer, SearchFilters
-from retrieval.query import parse_date_option
 
 if TYPE_CHECKING:
     from bot.client import NewsBot
@@ -217,8 +217,8 @@ class Conversation(commands.Cog):
     @app_commands.command(name="ask", description="Ask a question about the news; the answer cites its sources.")
     @app_commands.describe(
         question="Your question, e.g. 'What did the BBC report about broadband prices?'",
-        outlet="Only use articles from this outlet (e.g. BBC News)",
-        since="Only use articles published since this date (2024-03-01, 'Monday', 'last week')",
+        outlet=OUTLET_HELP,
+        since=SINCE_HELP,
     )
     async def ask(
         self, interaction: discord.Interaction, question: str, outlet: str | None = None, since: str | None = None
@@ -227,15 +227,11 @@ class Conversation(commands.Cog):
         if refusal:
             await send_ephemeral(interaction, refusal)
             return
-        try:
-            # "last week" means the week before the user asked, whatever the bot's clock says.
-            asked_on = interaction.created_at.date()
-            day = parse_date_option(since, asked_on) if since else None
-        except ValueError as e:
-            await send_ephemeral(interaction, str(e))
-            return
+        # "last week" means the week before the user asked, whatever the bot's clock says.
+        asked_on = interaction.created_at.date()
+        day = since_option(since, asked_on)
         await interaction.response.defer(thinking=True)
-        filters = SearchFilters(outlets=[outlet] if outlet else [], since=day)
+        filters = SearchFilters(outlets=outlets_option(outlet), since=day)
         [conversation, *_] = await self.conversations(interaction)
 
         async def send(text: str, view: discord.ui.View | None) -> discord.Message:

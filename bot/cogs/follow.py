@@ -1,5 +1,6 @@
-"""Following the news: `/brief`, and topic watches (`/watch`, `/watches`, `/unwatch`) that post
-new stories after every ingest, this process's or another's (noticed through the store version).
+"""Following the news: topic watches (`/watch`, `/watches`, `/unwatch`) that post new stories
+after every ingest, this process's or another's (noticed through the store version). Briefings
+(`/brief ...`) are in `bot.cogs.briefings`.
 
 The matching is `retrieval.watches.match_new`; what was matched and posted is kept in the bot
 state (`bot.state.BotState`), so a restart neither loses watches nor posts a story again.
@@ -17,10 +18,9 @@ from discord.ext import commands, tasks
 
 from bot.client import send_ephemeral
 from bot.cogs.admin import is_admin
-from bot.formatting import render_briefing, render_watch_posts, split_message
+from bot.formatting import render_watch_posts, split_message
+from bot.options import OUTLET_HELP
 from bot.state import Watch
-from retrieval.briefing import brief
-from retrieval.query import parse_date_option
 from retrieval.watches import DIGEST_OVER, match_new
 
 if TYPE_CHECKING:
@@ -37,10 +37,27 @@ NEEDS_PERMISSION = (
 
 
 def may_manage_watches(interaction: discord.Interaction) -> bool:
-    """Manage Channels where the command runs, or an admin (`is_admin`); anyone in DMs."""
+    """Manage Channels where the command runs, or an admin (`is_admin`); anyone in DMs. What
+    watches and daily briefings that post into a channel need."""
     if interaction.guild is None:
         return True
     return interaction.permissions.manage_channels or is_admin(interaction)
+
+
+def cannot_post(interaction: discord.Interaction, channel: discord.TextChannel | None) -> str:
+    """The permission the bot lacks to post in `channel` (default: where the command runs), ''
+    when it has them."""
+    if channel is None or channel.id == interaction.channel_id:
+        perms = interaction.app_permissions
+    else:
+        me = channel.guild.me
+        if me is None:  # not cached: Discord will say at the first post (logged then)
+            return ""
+        perms = channel.permissions_for(me)
+    for name in ("view_channel", "send_messages"):
+        if not getattr(perms, name):
+            return name.replace("_", " ").title()
+    return ""
 
 
 class Follow(commands.Cog):
@@ -61,32 +78,11 @@ class Follow(commands.Cog):
     async def cog_unload(self) -> None:
         self.watcher.cancel()
 
-    # --- /brief -------------------------------------------------------------------------------
-    @app_commands.command(name="brief", description="The top stories of a period (default: the latest day).")
-    @app_commands.describe(
-        topic="Only stories about this",
-        since="From this date (2025-03-01, 'Monday', 'last week'); default: the day before the newest article",
-        outlet="Only articles from this outlet",
-    )
-    async def brief(
-        self, interaction: discord.Interaction, topic: str | None = None, since: str | None = None,
-        outlet: str | None = None,
-    ) -> None:
-        try:
-            day = parse_date_option(since, self.bot.engine.today()) if since else None
-        except ValueError as e:
-            await send_ephemeral(interaction, str(e))
-            return
-        await interaction.response.defer(thinking=True)
-        briefing = await brief(self.bot.retriever, since=day, topic=topic or "", outlets=[outlet] if outlet else [])  # type: ignore[arg-type]
-        for piece in split_message(render_briefing(briefing)):
-            await interaction.followup.send(piece, allowed_mentions=NONE)
-
     # --- watches ------------------------------------------------------------------------------
     @app_commands.command(name="watch", description="Post new stories about a topic in a channel (or your DMs).")
     @app_commands.describe(
         topic="Words or a question: new articles about it are posted",
-        outlet="Only articles from this outlet",
+        outlet=OUTLET_HELP,
         channel="Where to post (default: here)",
     )
     async def watch(
@@ -109,7 +105,7 @@ class Follow(commands.Cog):
                 await send_ephemeral(interaction, NEEDS_PERMISSION)
                 return
             target_id = channel.id if channel is not None else interaction.channel_id
-            missing = self._cannot_post(interaction, channel)
+            missing = cannot_post(interaction, channel)
             if missing:
                 await send_ephemeral(interaction, f"I can't post in <#{target_id}>: I need the {missing} permission there.")
                 return
@@ -132,20 +128,6 @@ class Follow(commands.Cog):
             f"Watching **{topic}**{source}: new stories will be posted in <#{target_id}>. "
             f"Watch id `{saved.watch_id}` (`/unwatch {saved.watch_id}` stops it).",
         )
-
-    def _cannot_post(self, interaction: discord.Interaction, channel: discord.TextChannel | None) -> str:
-        """The permission the bot lacks to post where the watch will ('' when it has them)."""
-        if channel is None or channel.id == interaction.channel_id:
-            perms = interaction.app_permissions
-        else:
-            me = channel.guild.me
-            if me is None:  # not cached: Discord will say at the first post (logged then)
-                return ""
-            perms = channel.permissions_for(me)
-        for name in ("view_channel", "send_messages"):
-            if not getattr(perms, name):
-                return name.replace("_", " ").title()
-        return ""
 
     @app_commands.command(name="watches", description="The topic watches posting in this channel.")
     async def watches(self, interaction: discord.Interaction) -> None:

@@ -11,8 +11,8 @@ from discord.ext import commands
 
 from bot.client import send_ephemeral
 from bot.formatting import source_line, split_message, when
+from bot.options import OUTLET_HELP, SINCE_HELP, outlets_option, since_option
 from retrieval.models import Passage, SearchFilters
-from retrieval.query import parse_date_option
 
 if TYPE_CHECKING:
     from bot.client import NewsBot
@@ -24,8 +24,9 @@ HELP = """**newsbot** answers questions about the news and cites the passages it
 - `/ask question [outlet] [since]` asks here. `/sources` shows the passages behind the last answer.
 - `/search query [outlet] [since] [order]` lists matching articles; `/article id-or-url` shows one.
 - `/forget` clears this conversation's memory; `/stats` shows what is indexed.
-- `/brief [topic] [since] [outlet]` briefs on the top stories; `/watch topic [outlet] [channel]` posts new
-  stories about a topic (`/watches` lists them, `/unwatch id` stops one).
+- `/brief now [topic] [since] [outlet]` briefs on the top stories; `/brief schedule time` posts one daily.
+- `/watch topic [outlet] [channel]` posts new stories about a topic (`/watches` lists them, `/unwatch id`
+  stops one).
 - Admins: `/reindex [target] [prune] [dry_run]`, `/remove id-or-url`."""
 
 
@@ -52,8 +53,8 @@ class Lookup(commands.Cog):
     @app_commands.command(name="search", description="Find articles matching a query.")
     @app_commands.describe(
         query="What to look for",
-        outlet="Only articles from this outlet",
-        since="Only articles published since this date (2024-03-01, 'Monday', 'last week')",
+        outlet=OUTLET_HELP,
+        since=SINCE_HELP,
         order="best: most relevant first; newest: most recent first",
     )
     async def search(
@@ -64,13 +65,9 @@ class Lookup(commands.Cog):
         since: str | None = None,
         order: Literal["best", "newest"] = "best",
     ) -> None:
-        try:
-            day = parse_date_option(since, self.bot.engine.today()) if since else None
-        except ValueError as e:
-            await send_ephemeral(interaction, str(e))
-            return
+        day = since_option(since, self.bot.engine.today())
         await interaction.response.defer(thinking=True)
-        filters = SearchFilters(outlets=[outlet] if outlet else [], since=day)
+        filters = SearchFilters(outlets=outlets_option(outlet), since=day)
         passages = await self.bot.retriever.asearch(query, k=20, filters=filters)
         results = article_results(passages, order)
         if not results:

@@ -224,15 +224,20 @@ def make_bot(
     *,
     engine: Any = None,
     indexer: Any = None,
+    clock: Any = None,
+    summariser: Any = None,
     **overrides: Any,
 ) -> NewsBot:
-    """A NewsBot over the stack (or the `engine`/`indexer` given), connected to nothing yet."""
+    """A NewsBot over the stack (or the `engine`/`indexer`/`clock`/`summariser` given), connected
+    to nothing yet."""
     return QuickNewsBot(
         settings=bot_settings(stack, fake, **overrides),
         engine=engine if engine is not None else stack.engine,
         indexer=indexer if indexer is not None else WatchedIndexer(stack.indexer),
         state=state,
         guild_ready_timeout=0.1,
+        summariser=summariser,
+        **({"clock": clock} if clock is not None else {}),
     )
 
 
