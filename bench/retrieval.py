@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import os
 import pstats
 import re
@@ -51,6 +50,7 @@ import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from bench.output import write_json  # noqa: E402
 from bench.scale_corpus import (  # noqa: E402
     DEFAULT_CORPUS,
     corpus_key,
@@ -337,11 +337,8 @@ def main() -> None:
     table.add_row("filtered p50 / p95 ms", f"{result['filtered_p50_ms']} / {result['filtered_p95_ms']}", "", "")
     console.print(table)
 
-    text = json.dumps(result, indent=2)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
-    else:
+    text = write_json(result, args.json)
+    if not args.json:
         print(text)
 
 
