@@ -69,6 +69,7 @@ from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from bench.output import write_json  # noqa: E402
 from bot.app import build_app  # noqa: E402
 from bot.client import NewsBot  # noqa: E402
 from bot.endpoints import apply_endpoints  # noqa: E402
@@ -771,10 +772,7 @@ def main() -> None:
     result["cpus"] = os.cpu_count()
     # Other work on the machine (a test run) makes every timing noisier: say how busy it was.
     result["load_average"] = {"before": load_before, "after": [round(x, 2) for x in os.getloadavg()]}
-    text = json.dumps(result, indent=2)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
+    write_json(result, args.json)
     print_summary(result)
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -37,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from bench.output import write_json  # noqa: E402
 from retrieval.conversation import ConversationEngine  # noqa: E402
 from retrieval.embeddings import LocalEmbeddings  # noqa: E402
 from retrieval.extractive import ExtractiveAnswerer  # noqa: E402
@@ -155,11 +155,7 @@ def main() -> None:
     if args.asks < 1:
         parser.error(f"--asks must be at least 1, not {args.asks}")
     result = asyncio.run(measure(args))
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
+    print(write_json(result, args.json))
 
 
 if __name__ == "__main__":

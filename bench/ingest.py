@@ -20,7 +20,6 @@ near-duplicates, Chroma, the record manager, the catalog), so both halves of the
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import shutil
@@ -33,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from bench.output import write_json  # noqa: E402
 from bot.app import build_app  # noqa: E402
 from ingest.loaders import ARTICLE_SUFFIXES  # noqa: E402
 from retrieval.embeddings import LocalEmbeddings  # noqa: E402
@@ -150,11 +150,7 @@ def main() -> None:
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
+    print(write_json(result, args.json))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.output import write_json
 from bot.app import build_app
 from retrieval.briefing import lead_sentence
 from retrieval.settings import Settings
@@ -176,10 +177,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     results = asyncio.run(replay(args.months, args.store))
-    text = json.dumps(results, indent=2)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n", encoding="utf-8")
+    write_json(results, args.json)
     for grid in ("thresholds", "shares_at_min_dense"):
         print(grid, json.dumps({t: {k: v for k, v in r.items() if k != "topics"} for t, r in results[grid].items()}, indent=2))
 

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from datetime import date
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from bot.state import BotState
 from retrieval.settings import Settings
@@ -35,6 +35,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class AppOptions(TypedDict, total=False):
+    """What `build_app` may be given instead of what the settings describe (see there)."""
+
+    embeddings: Embeddings | None
+    client: Any  # a chromadb ClientAPI
+    chat_model: BaseChatModel | None
+    today: Callable[[], date] | None
+    history: HistoryStore | None
+    retriever_mode: Mode
+    create_store: bool
+
+
 class App:
     """The built parts, open between `async with` (or `open()`) and its end (or `close()`).
 
@@ -51,24 +63,9 @@ class App:
     state: BotState
     summariser: StorySummariser | None  # briefing summaries, when a chat model is configured
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        embeddings: Embeddings | None = None,
-        client: Any = None,
-        chat_model: BaseChatModel | None = None,
-        today: Callable[[], date] | None = None,
-        history: HistoryStore | None = None,
-        retriever_mode: Mode = "hybrid",
-        create_store: bool = True,
-    ) -> None:
+    def __init__(self, settings: Settings, options: AppOptions) -> None:
         self.settings = settings
-        self._options: dict[str, Any] = {
-            "embeddings": embeddings, "client": client, "chat_model": chat_model,
-            "today": today, "history": history, "retriever_mode": retriever_mode,
-            "create_store": create_store,
-        }
+        self._options = options
         self._opened = False
 
     def open(self) -> App:
@@ -90,25 +87,24 @@ class App:
         if self._opened:
             return self
         settings, options = self.settings, self._options
+        create_store = options.get("create_store", True)
         # Before the model or anything else: a bad store path is the error to report.
-        check_store(settings, create=options["create_store"])
+        check_store(settings, create=create_store)
         # The model itself loads on first use, in whichever thread embeds first.
-        self.embeddings = options["embeddings"] or LocalEmbeddings(
+        self.embeddings = options.get("embeddings") or LocalEmbeddings(
             settings.embedding_model, batch_size=settings.embedding_batch_size
         )
-        self.client = (
-            options["client"] if options["client"] is not None
-            else open_client(settings, create=options["create_store"])
-        )
+        client = options.get("client")
+        self.client = client if client is not None else open_client(settings, create=create_store)
         self.retriever = HybridRetriever.from_settings(
-            settings, embeddings=self.embeddings, client=self.client, mode=options["retriever_mode"]
+            settings, embeddings=self.embeddings, client=self.client, mode=options.get("retriever_mode", "hybrid")
         )
         self.indexer = Indexer(settings, embeddings=self.embeddings, client=self.client)
         try:
             # This process's writes reach the keyword index at once, not at the next version check.
             self.indexer.on_change(self.retriever.index_changed)
-            self.history = options["history"] or SQLiteHistory(settings.history_path, settings.history_tokens)
-            chat_model = options["chat_model"]
+            self.history = options.get("history") or SQLiteHistory(settings.history_path, settings.history_tokens)
+            chat_model = options.get("chat_model")
             if chat_model is None and settings.llm_model:
                 chat_model = build_chat_model(settings)
             answerer: Answerer = (
@@ -122,7 +118,7 @@ class App:
                 answerer,
                 self.embeddings,
                 chat_model=chat_model,  # the model that answers also condenses follow-ups
-                today=options["today"] or date.today,
+                today=options.get("today") or date.today,
                 history=self.history,
             )
             self.summariser = StorySummariser(settings, chat_model) if chat_model is not None else None
@@ -150,17 +146,7 @@ class App:
         await asyncio.to_thread(self.close)
 
 
-def build_app(
-    settings: Settings,
-    *,
-    embeddings: Embeddings | None = None,
-    client: Any = None,
-    chat_model: BaseChatModel | None = None,
-    today: Callable[[], date] | None = None,
-    history: HistoryStore | None = None,
-    retriever_mode: Mode = "hybrid",
-    create_store: bool = True,
-) -> App:
+def build_app(settings: Settings, **options: Unpack[AppOptions]) -> App:
     """Return the app for `settings`, not yet open: use it as `async with build_app(s) as app`.
 
     Defaults build what the settings describe: the local embedding model, the configured Chroma
@@ -168,9 +154,7 @@ def build_app(
     one), the conversation history at `settings.history_path` and the bot state at
     `settings.bot_state_path`. Pass `embeddings`, `client` or `chat_model` to use yours (tests
     pass fakes), `today` for the engine's clock, `history` to keep conversations elsewhere (the
-    terminal keeps them in memory), `retriever_mode` for `dense` or `bm25` retrieval (the eval), `create_store=False` to refuse
-    (StoreMissingError) rather than create a missing embedded store (commands that only read)."""
-    return App(
-        settings, embeddings=embeddings, client=client, chat_model=chat_model,
-        today=today, history=history, retriever_mode=retriever_mode, create_store=create_store,
-    )
+    terminal keeps them in memory), `retriever_mode` for `dense` or `bm25` retrieval (the eval;
+    default `hybrid`), `create_store=False` to refuse (StoreMissingError) rather than create a
+    missing embedded store (commands that only read; default True)."""
+    return App(settings, options)

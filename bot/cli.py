@@ -256,33 +256,10 @@ def brief(
 def chat(store: StoreOption = None) -> None:
     """Talk with newsbot in the terminal; follow-ups keep the conversation's context.
     Commands: /forget clears the memory, /quit leaves."""
-    from retrieval.errors import RetrievalError
+    from bot.chat import run_chat
 
     async def work(opened: App) -> None:
-        console.print("Ask about the news. [dim]/forget clears the memory, /quit (or Ctrl-D) leaves.[/dim]")
-        while True:
-            try:
-                # Waiting for the user holds the loop, and nothing else runs on it here.
-                question = console.input("[bold green]you>[/bold green] ").strip()
-            except (EOFError, KeyboardInterrupt):
-                console.print()
-                return
-            if not question:
-                continue
-            if question in ("/quit", "/exit"):
-                return
-            if question == "/forget":
-                await opened.engine.forget("chat")
-                console.print("[dim]forgotten[/dim]")
-                continue
-            try:
-                answer = await opened.engine.ask("chat", question)
-            except RetrievalError as e:
-                err.print(f"[red]{escape(str(e))}[/red]", highlight=False, soft_wrap=True)
-                continue
-            if answer.standalone_question and answer.standalone_question != question:
-                console.print(f"[dim](searched for: {answer.standalone_question})[/dim]", highlight=False)
-            rendering.print_answer(console, answer)
+        await run_chat(opened.engine, console, err)
 
     with_app(load_settings(store), work, create_store=False)
 

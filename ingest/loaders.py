@@ -348,17 +348,7 @@ def _text_article(
         # story there is, and still worth finding (it is the page's own summary of the news).
         log.info("%s: only a headline, indexed as such", name)
         headline = body
-    fields = _fields(metadata)
-    return Article(
-        source_id=source_id,
-        title=fields.title or headline,
-        text=body,
-        url=fields.url,
-        outlet=fields.outlet or outlet,
-        author=fields.author,
-        published_at=fields.published_at,
-        origin=origin,
-    )
+    return _fields(metadata).article(source_id=source_id, text=body, origin=origin, outlet=outlet, title=headline)
 
 
 def _is_headline_only(text: str) -> bool:
@@ -468,16 +458,7 @@ def _record_article_or_error(
     if not text:
         return SourceError(name, "no article text")
     fields = _fields(record)
-    return Article(
-        source_id=fields.url or fallback_id,
-        title=fields.title,
-        text=text,
-        url=fields.url,
-        outlet=fields.outlet or outlet,
-        author=fields.author,
-        published_at=fields.published_at,
-        origin=origin,
-    )
+    return fields.article(source_id=fields.url or fallback_id, text=text, origin=origin, outlet=outlet)
 
 
 @dataclass(frozen=True)
@@ -489,6 +470,19 @@ class _Fields:
     outlet: str
     author: str
     published_at: datetime | None
+
+    def article(self, *, source_id: str, text: str, origin: str, outlet: str, title: str = "") -> Article:
+        """The article of `text` with these fields; `outlet` and `title` stand in for missing ones."""
+        return Article(
+            source_id=source_id,
+            title=self.title or title,
+            text=text,
+            url=self.url,
+            outlet=self.outlet or outlet,
+            author=self.author,
+            published_at=self.published_at,
+            origin=origin,
+        )
 
 
 def _fields(record: Metadata) -> _Fields:

@@ -190,7 +190,7 @@ def _brief(
     ]
     if topic:
         filters = SearchFilters(outlets=names or [], since=_day(start), until=_day(end))
-        found = retriever.search(topic, k=TOPIC_DEPTH, filters=filters)
+        found = retriever._checked_search(topic, k=TOPIC_DEPTH, filters=filters)
         about = {p.source_id for p in found if is_about(p)}
         articles = [a for a in articles if a.source_id in about]
     stories = rank_stories(group_stories(articles))[:limit]

@@ -6,12 +6,14 @@ model writes it (drafts), then the verified `Answer`; `ask` returns just that `A
 1. reads the filters the question states (`parse_filters`: outlet, dates, "latest") and merges
    them with explicit ones;
 2. rewrites a follow-up ("what did he say about it?", "and the other one?", "why?") into a
-   standalone question from the conversation's history: with the chat model when one is
-   configured, else offline (`retrieval.followups`: pronouns and "that survey" resolved, the
-   previous question's names carried); the articles the previous answer cited come first when
-   the follow-up stays with that story;
+   standalone question from the conversation's history (`retrieval.condense`): with the chat
+   model when one is configured, else offline (`retrieval.followups`: pronouns and "that
+   survey" resolved, the previous question's names carried); the articles the previous answer
+   cited come first when the follow-up stays with that story;
 3. retrieves passages and answers with the configured answerer; when the language model is
-   unavailable, the extractive answer is given with a notice;
+   unavailable, the extractive answer is given with a notice. A question about a period the
+   store has no articles from is answered with the period the articles cover
+   (`retrieval.uncovered`);
 4. records the turn in the history store (in memory, or `SQLiteHistory` to survive restarts),
    bounded by `settings.history_tokens`, oldest turns dropped first.
 
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import weakref
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
@@ -31,21 +32,21 @@ from datetime import date
 from typing import TYPE_CHECKING, Protocol
 
 from langchain_core.embeddings import Embeddings
-from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel
 
 from retrieval.citations import strip_markers
 from retrieval.disagreement import DisagreementFinder
 from retrieval.errors import LLMUnavailableError
-from retrieval.extractive import Answerer, ExtractiveAnswerer, closest_passages
+from retrieval.condense import same_story_first, standalone_question
+from retrieval.extractive import Answerer, ExtractiveAnswerer
 from retrieval.models import Answer, Passage, SearchFilters
 from retrieval.query import Coverage, parse_filters
-from retrieval.followups import is_followup, rewrite_offline
+from retrieval.followups import rewrite_offline
 from retrieval.history import HistoryStore, InMemoryHistory, Turn
 from retrieval.settings import Settings
-from retrieval.text import entities
 from retrieval.timeline import TIMELINE_K, TimelineAnswerer, is_timeline_question
 from retrieval.tokens import get_encoding
+from retrieval.uncovered import uncovered_answer
 from retrieval.workers import run_cpu
 
 if TYPE_CHECKING:
@@ -56,14 +57,6 @@ log = logging.getLogger(__name__)
 LLM_UNAVAILABLE_NOTICE = (
     "The language model is unavailable right now; this answer was extracted from the articles."
 )
-
-CONDENSE_SYSTEM_PROMPT = (
-    "Rewrite the user's last message as one standalone question that can be understood without "
-    "the conversation: replace pronouns and references with the names and things they refer to. "
-    "Keep names, dates and numbers. Do not answer it. Reply with the question only."
-)
-CONDENSE_TURNS = 3  # previous turns shown to the chat model when condensing
-CONDENSE_ANSWER_CHARS = 400
 
 
 class Retriever(Protocol):
@@ -84,39 +77,6 @@ def store_coverage(retriever: object) -> Coverage | None:
     the retriever cannot say (then every period a question names applies). Blocking."""
     method = getattr(retriever, "coverage", None)
     return method() if callable(method) else None
-
-
-def _day(d: date) -> str:
-    return f"{d.day} {d:%b %Y}"
-
-
-def describe_period(start: date | None, end: date | None) -> str:
-    """ "from 1 to 7 Dec 2026", "since 1 Dec 2026", "before 1 Jan 2005", "on 2 Dec 2026"."""
-    if start is not None and end is not None:
-        if start == end:
-            return f"on {_day(start)}"
-        if start.year == end.year:
-            first = f"{start.day}" if start.month == end.month else f"{start.day} {start:%b}"
-            return f"from {first} to {_day(end)}"
-        return f"from {_day(start)} to {_day(end)}"
-    if start is not None:
-        return f"since {_day(start)}"
-    if end is not None:
-        return f"up to {_day(end)}"
-    return ""
-
-
-def uncovered_answer(
-    question: str, period: tuple[date | None, date | None], coverage: Coverage, passages: Sequence[Passage]
-) -> Answer:
-    """The answer to a question about a period the store has no articles from: it says which
-    period the articles cover (instead of quoting articles from another time) and lists the
-    closest ones, as an abstention does."""
-    asked = describe_period(*period)
-    text = f"I have no articles {asked}." if asked else "I have no articles from that time."
-    if coverage.oldest is not None and coverage.newest is not None:
-        text = text[:-1] + f": the articles I have run {describe_period(coverage.oldest, coverage.newest)}."
-    return Answer(question=question, text=text, abstained=True, closest=closest_passages(passages))
 
 
 class Retrieved(BaseModel):
@@ -236,13 +196,9 @@ class ConversationEngine:
     async def standalone_question(self, question: str, history: Sequence[Turn]) -> str:
         """Return `question` rewritten to stand alone: with the chat model when there is one
         (falling back to the offline rewrite when it fails), else offline."""
-        if not history or not is_followup(question):
-            return question
-        if self.chat_model is not None:
-            condensed = await self._condense(question, history)
-            if condensed:
-                return condensed
-        return await asyncio.to_thread(rewrite_offline, question, history)  # spaCy: not on the loop
+        return await standalone_question(
+            question, history, chat_model=self.chat_model, timeout=self.settings.llm_timeout
+        )
 
     # --- steps --------------------------------------------------------------------------------
 
@@ -372,26 +328,6 @@ class ConversationEngine:
             sources=list(dict.fromkeys(c.passage.source_id for c in answer.citations)),
         )
 
-    async def _condense(self, question: str, history: Sequence[Turn]) -> str:
-        assert self.chat_model is not None
-        lines = []
-        for turn in history[-CONDENSE_TURNS:]:
-            lines.append(f"User: {turn.standalone or turn.question}")
-            lines.append(f"Assistant: {turn.answer[:CONDENSE_ANSWER_CHARS]}")
-        prompt = "Conversation:\n" + "\n".join(lines) + f"\n\nLast message: {question}\n\nStandalone question:"
-        messages = [SystemMessage(content=CONDENSE_SYSTEM_PROMPT), HumanMessage(content=prompt)]
-        try:
-            async with asyncio.timeout(self.settings.llm_timeout):
-                reply = await self.chat_model.ainvoke(messages)
-        except Exception as e:  # a model that is down must not stop the answer
-            log.warning("condensing the follow-up with the chat model failed (%s); rewriting offline", type(e).__name__)
-            return ""
-        text = reply.text.strip().strip('"').strip()
-        text = re.sub(r"^(?:standalone question|question)\s*:\s*", "", text, flags=re.I)
-        first = text.splitlines()[0].strip() if text else ""
-        if not first or len(first) > max(300, 4 * len(question)):
-            return ""
-        return first
 
 async def _final(items: AsyncGenerator[str | Answer, None]) -> Answer:
     """The `Answer` that ends `items`, the drafts before it skipped."""
@@ -400,21 +336,6 @@ async def _final(items: AsyncGenerator[str | Answer, None]) -> Answer:
             if isinstance(item, Answer):
                 return item
     raise AssertionError("the answer stream ended without an Answer")
-
-
-def same_story_first(question: str, passages: Sequence[Passage], previous: Sequence[str]) -> list[Passage]:
-    """`passages` with those of the `previous` answer's articles first, when the follow-up
-    `question` stays with that story: every name it adds ("Steve Borthwick") appears in those
-    articles' passages. A follow-up naming something they do not mention ("What about
-    Heineken?") keeps the retriever's order."""
-    wanted = set(previous)
-    same = [p for p in passages if p.source_id in wanted]
-    if not same:
-        return list(passages)
-    text = " ".join(p.title + " " + p.text for p in same).lower()
-    if any(name.lower() not in text for name in entities(question)):
-        return list(passages)
-    return same + [p for p in passages if p.source_id not in wanted]
 
 
 def merge_filters(explicit: SearchFilters | None, stated: SearchFilters) -> SearchFilters:

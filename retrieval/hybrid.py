@@ -1,6 +1,6 @@
 """Hybrid retrieval: dense search in Chroma plus BM25, fused by reciprocal rank fusion.
 
-`HybridRetriever.search(question, k=..., filters=...)` returns typed `Passage`s; the same
+`await HybridRetriever.asearch(question, k=..., filters=...)` returns typed `Passage`s; the same
 retriever is a LangChain `BaseRetriever` (`invoke` returns `Document`s whose metadata carries
 the scores) for chains that want one.
 
@@ -191,11 +191,9 @@ class HybridRetriever(BaseRetriever):
         return self._store.coverage()
 
     # --- searching ----------------------------------------------------------------------------
-    def search(self, query: str, *, k: int = 10, filters: SearchFilters | None = None) -> list[Passage]:
-        """Return up to `k` passages for `query`, best first, honouring `filters`.
-
-        An outlet filter naming no outlet in the store returns []. Raises EmptyIndexError when
-        nothing is indexed, RetrievalError when the store cannot be searched."""
+    def _checked_search(self, query: str, *, k: int = 10, filters: SearchFilters | None = None) -> list[Passage]:
+        """`asearch`'s blocking body, for callers already in a worker thread (the briefing, the
+        watches, LangChain's synchronous `invoke`)."""
         filters = filters or SearchFilters()
         query = query.strip()
         if not query or k <= 0:
@@ -210,8 +208,12 @@ class HybridRetriever(BaseRetriever):
     async def asearch(
         self, query: str, *, k: int = 10, filters: SearchFilters | None = None
     ) -> list[Passage]:
-        """`search` in a worker thread, so the event loop is never blocked."""
-        return await run_cpu(self.search, query, k=k, filters=filters)
+        """Return up to `k` passages for `query`, best first, honouring `filters`. The search runs
+        in newsbot's CPU pool, so the event loop is never blocked.
+
+        An outlet filter naming no outlet in the store returns []. Raises EmptyIndexError when
+        nothing is indexed, RetrievalError when the store cannot be searched."""
+        return await run_cpu(self._checked_search, query, k=k, filters=filters)
 
     def _search(self, query: str, k: int, filters: SearchFilters) -> list[Passage]:
         self._keyword.ensure_current()
@@ -364,7 +366,7 @@ class HybridRetriever(BaseRetriever):
         k: int | None = None,
         filters: SearchFilters | None = None,
     ) -> list[Document]:
-        passages = self.search(query, k=k or self.k, filters=filters or self.filters)
+        passages = self._checked_search(query, k=k or self.k, filters=filters or self.filters)
         return [passage_document(p) for p in passages]
 
 

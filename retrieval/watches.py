@@ -106,7 +106,7 @@ def _match(
         return []
     days = [p.published_at.date() for p in firsts.values() if p.published_at is not None]
     since = min(days) if len(days) == len(firsts) else None  # an undated new article: no bound
-    found = retriever.search(topic, k=SEARCH_DEPTH, filters=SearchFilters(outlets=outlets, since=since))
+    found = retriever._checked_search(topic, k=SEARCH_DEPTH, filters=SearchFilters(outlets=outlets, since=since))
     matches: dict[str, WatchMatch] = {}
     for p in found:
         first = firsts.get(p.source_id)

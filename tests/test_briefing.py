@@ -3,7 +3,6 @@ second outlet's report of the Time Warner results), and the grouping and lead ru
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,7 +10,8 @@ import pytest
 
 from retrieval.briefing import group_stories, lead_sentence
 from retrieval.models import Passage
-from tests.test_cli_answers import ARTICLES, EXAMPLES, SESSIONS, TIME_WARNER, YUKOS, run
+from tests.support.cli_store import ingest_records, run
+from tests.test_cli_answers import SESSIONS, TIME_WARNER, YUKOS, article_records
 
 WIRE_TW = "https://wire.example/2005/02/11/time-warner-profit"
 # Another outlet's report of the Time Warner results, a day later: one event, two articles.
@@ -32,18 +32,7 @@ WIRE_ARTICLE = {
 @pytest.fixture(scope="module")
 def newsroom(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("briefing")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    lines = []
-    for name, outlet, published, url in ARTICLES:
-        text = (EXAMPLES / name).read_text(encoding="utf-8").strip().removeprefix("Your NPR news source").strip()
-        title, _, body = text.partition("\n")
-        lines.append(json.dumps({"title": title, "text": body, "outlet": outlet, "published": published, "url": url}))
-    lines.append(json.dumps(WIRE_ARTICLE))
-    (corpus / "news.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    store = root / "store"
-    ingested = run("ingest", str(corpus), "--json", store=store, cwd=root)
-    assert ingested.returncode == 0, ingested.stderr
+    store, _ = ingest_records(root, [*article_records(), WIRE_ARTICLE])
     return {"root": root, "store": store}
 
 

@@ -4,17 +4,15 @@ two outlets (real articles from `examples/articles`, with outlets, dates and lin
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from retrieval.evaluation import METRICS
+from tests.support.cli_store import ingest_records, run
 
-NEWSBOT = [sys.executable, "-m", "bot.cli"]
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "articles"
 
 TIME_WARNER = "https://news.bbc.co.uk/2/hi/business/4253981.stm"
@@ -51,32 +49,25 @@ QUESTIONS = [
 ]
 
 
-def run(*args: str, store: Path, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "STORE_DIR": str(store), "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
-    return subprocess.run(
-        [*NEWSBOT, *args], env=env, cwd=cwd, input=stdin, capture_output=True, text=True, timeout=300
-    )
+def article_records() -> list[dict[str, str]]:
+    """The JSON-lines records of `ARTICLES`."""
+    records = []
+    for name, outlet, published, url in ARTICLES:
+        text = (EXAMPLES / name).read_text(encoding="utf-8").strip().removeprefix("Your NPR news source").strip()
+        title, _, body = text.partition("\n")
+        records.append({"title": title, "text": body, "outlet": outlet, "published": published, "url": url})
+    return records
 
 
 @pytest.fixture(scope="module")
 def newsroom(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A JSON-lines corpus of the articles above, ingested once into a store."""
     root = tmp_path_factory.mktemp("newsroom")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    lines = []
-    for name, outlet, published, url in ARTICLES:
-        text = (EXAMPLES / name).read_text(encoding="utf-8").strip().removeprefix("Your NPR news source").strip()
-        title, _, body = text.partition("\n")
-        lines.append(json.dumps({"title": title, "text": body, "outlet": outlet, "published": published, "url": url}))
-    (corpus / "news.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    store, report = ingest_records(root, article_records())
+    assert report["added"] == len(ARTICLES)
     questions = root / "questions.jsonl"
     questions.write_text("\n".join(json.dumps(q) for q in QUESTIONS) + "\n", encoding="utf-8")
-    store = root / "store"
-    ingested = run("ingest", str(corpus), "--json", store=store, cwd=root)
-    assert ingested.returncode == 0, ingested.stderr
-    assert json.loads(ingested.stdout)["added"] == len(ARTICLES)
-    return {"root": root, "corpus": corpus, "store": store, "questions": questions}
+    return {"root": root, "corpus": root / "corpus", "store": store, "questions": questions}
 
 
 def newsbot(newsroom: dict[str, Path], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

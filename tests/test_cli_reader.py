@@ -4,14 +4,11 @@ abstains. Questions from bbc-qa (dev seed-004, calib cal-059), not fitted to."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from tests.support.cli_store import ask_json as ask, ingest_records
 
 BBC = Path(__file__).resolve().parents[2] / "shared" / "data" / "bbc"
 ARTICLES = ("business/197", "business/037", "tech/271", "tech/119", "sport/153", "tech/209", "business/173", "politics/365")
@@ -19,33 +16,17 @@ ARTICLES = ("business/197", "business/037", "tech/271", "tech/119", "sport/153",
 pytestmark = pytest.mark.skipif(not BBC.is_dir(), reason="needs ../shared/data/bbc")
 
 
-def run(*args: str, store: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "STORE_DIR": str(store), "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
-
-
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("bbc")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    lines = []
+    records = []
     for source_id in ARTICLES:
         title, _, body = (BBC / f"{source_id}.txt").read_bytes().decode("utf-8", errors="replace").strip().partition("\n")
-        lines.append(json.dumps({
+        records.append({
             "title": title.strip(), "text": body.strip(), "outlet": "BBC News", "published": "2005-03-01",
             "url": f"https://news.bbc.co.uk/{source_id}",
-        }))
-    (corpus / "news.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    ingested = run("ingest", str(corpus), "--json", store=root / "store", cwd=root)
-    assert ingested.returncode == 0, ingested.stderr
-    return root / "store"
-
-
-def ask(store: Path, question: str) -> dict[str, Any]:
-    done = run("ask", "--json", question, store=store, cwd=store.parent)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+        })
+    return ingest_records(root, records)[0]
 
 
 def test_the_answer_leads_with_the_short_answer_and_its_citation(store: Path) -> None:

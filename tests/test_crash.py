@@ -24,6 +24,7 @@ from retrieval.hybrid import HybridRetriever
 from retrieval.settings import Settings
 from retrieval.store import get_collection, open_client
 from tests.support.chroma_server import NEWSBOT, newsbot_env
+from tests.support.search import search
 
 
 CATEGORIES = ("business", "politics", "tech")
@@ -120,7 +121,7 @@ def test_sigkill_midway_then_rerun_gives_exactly_the_clean_result(
     # The first article of the first batch, which the kill always leaves complete.
     _, source_id, _, text = min((c for c in partial if c[2] == 0), key=lambda c: c[1])
     question = " ".join(text.split()[:25])
-    found = retriever.search(question, k=5)
+    found = search(retriever, question, k=5)
     assert found and found[0].source_id == source_id
     assert {(p.chunk_id, p.text) for p in found} <= {(c[0], c[3]) for c in partial}
 

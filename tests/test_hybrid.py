@@ -21,6 +21,7 @@ from retrieval.models import SearchFilters
 from retrieval.query import parse_filters
 from retrieval.settings import Settings
 from retrieval.store import get_collection
+from tests.support.search import search
 
 FILLER = (
     "Officials met on {day} to review the figures, and analysts said the outlook for the "
@@ -104,9 +105,9 @@ def retriever(indexer: Indexer, mode: str = "hybrid", **kwargs: object) -> Hybri
 def test_outlet_filter_is_tolerant_and_excludes_the_rest(news: Indexer, mode: str) -> None:
     r = retriever(news, mode)
     for name in ("BBC", "the BBC", "bbc news"):
-        found = r.search("rail fare rise", k=10, filters=SearchFilters(outlets=[name]))
+        found = search(r, "rail fare rise", k=10, filters=SearchFilters(outlets=[name]))
         assert found and {p.outlet for p in found} == {"BBC News"}
-    both = r.search("rail fare rise", k=10, filters=SearchFilters(outlets=["NPR", "CNN"]))
+    both = search(r, "rail fare rise", k=10, filters=SearchFilters(outlets=["NPR", "CNN"]))
     assert {p.source_id for p in both} == {"npr-rail", "cnn-rail"}
 
 
@@ -115,14 +116,14 @@ def test_soft_dates_rank_the_period_first_but_keep_the_rest(news: Indexer, mode:
     r = retriever(news, mode)
     query = "rail fare rise and the sector outlook"
     soft = SearchFilters(since=date(2017, 3, 10), until=date(2017, 3, 10), soft_dates=True)
-    passages = r.search(query, k=10, filters=soft)
+    passages = search(r, query, k=10, filters=soft)
     ids = [p.source_id for p in passages]
     assert ids[0] == "npr-rail"
     assert {"bbc-rail", "cnn-rail"} <= set(ids), "undated and other articles are not excluded"
 
 
 def test_an_outlet_not_in_the_store_finds_nothing(news: Indexer) -> None:
-    assert retriever(news).search("rail fares", filters=SearchFilters(outlets=["Fox News"])) == []
+    assert search(retriever(news), "rail fares", filters=SearchFilters(outlets=["Fox News"])) == []
 
 
 @pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
@@ -132,7 +133,7 @@ def test_date_filters_are_inclusive_and_drop_undated_articles(news: Indexer, mod
     def found(since: date | None, until: date | None) -> set[str]:
         # every article has the outlook sentence, so each mode could return each article
         query = "rail fare rise and the sector outlook"
-        passages = r.search(query, k=10, filters=SearchFilters(since=since, until=until))
+        passages = search(r, query, k=10, filters=SearchFilters(since=since, until=until))
         return {p.source_id for p in passages}
 
     # bbc-steel 20 Feb, bbc-rail 1 Mar, npr-rail 10 Mar, cnn-rail undated
@@ -153,30 +154,30 @@ def test_a_question_with_filter_words_searches_what_it_asks(news: Indexer) -> No
     )
     assert r.outlets() == ["BBC News", "CNN", "NPR"]
     assert (query, filters.outlets) == ("Rail fares last week?", ["NPR"])
-    assert {p.source_id for p in r.search(query, filters=filters)} == {"npr-rail"}
+    assert {p.source_id for p in search(r, query, filters=filters)} == {"npr-rail"}
 
 
 # --- what comes back ------------------------------------------------------------------------------
 def test_passages_carry_their_article_and_scores(news: Indexer) -> None:
-    top = retriever(news, "bm25").search("Brannigan Steel", k=1)[0]
+    top = search(retriever(news, "bm25"), "Brannigan Steel", k=1)[0]
     assert (top.source_id, top.title, top.outlet) == ("bbc-steel", "Steel plant to close", "BBC News")
     assert top.published_at is not None and top.published_at.date() == date(2017, 2, 20)
     assert top.keyword_rank == 1 and top.keyword_score and top.keyword_score > 0
     assert "Brannigan Steel" in top.text
 
-    hybrid = retriever(news).search("Brannigan Steel", k=3)
+    hybrid = search(retriever(news), "Brannigan Steel", k=3)
     assert all(p.dense_score is not None for p in hybrid)  # computed for keyword-only hits too
     assert [p.score for p in hybrid] == sorted((p.score for p in hybrid), reverse=True)
 
 
 def test_modes_use_their_own_half(news: Indexer) -> None:
-    dense = retriever(news, "dense").search("rail fare rise", k=5)
+    dense = search(retriever(news, "dense"), "rail fare rise", k=5)
     assert dense and all(p.keyword_rank is None and p.dense_rank for p in dense)
-    keyword = retriever(news, "bm25").search("rail fare rise", k=5)
+    keyword = search(retriever(news, "bm25"), "rail fare rise", k=5)
     assert keyword and all(p.dense_rank is None and p.keyword_rank for p in keyword)
     # a word no article has: BM25 finds nothing, dense still returns its nearest chunks
-    assert retriever(news, "bm25").search("xylophone", k=5) == []
-    assert retriever(news, "hybrid").search("xylophone", k=5)
+    assert search(retriever(news, "bm25"), "xylophone", k=5) == []
+    assert search(retriever(news, "hybrid"), "xylophone", k=5)
 
 
 def test_langchain_invoke_returns_documents_with_scores(news: Indexer) -> None:
@@ -191,7 +192,7 @@ def test_langchain_invoke_returns_documents_with_scores(news: Indexer) -> None:
 
 def test_an_empty_store_says_so(settings: Settings, indexer: Indexer) -> None:
     with pytest.raises(EmptyIndexError):
-        retriever(indexer).search("anything at all")
+        search(retriever(indexer), "anything at all")
 
 
 # --- diversity ------------------------------------------------------------------------------------
@@ -218,10 +219,10 @@ def test_at_most_two_passages_per_article(indexer: Indexer, tmp_path: Path) -> N
     assert get_collection(indexer.client, indexer.settings).get(where={"source_id": "long"})["ids"].__len__() > 4
 
     for mode in ("bm25", "hybrid"):
-        capped = Counter(p.source_id for p in retriever(indexer, mode).search("Marwick inquiry", k=8))
+        capped = Counter(p.source_id for p in search(retriever(indexer, mode), "Marwick inquiry", k=8))
         assert capped["long"] == 2
         assert max(capped.values()) <= 2
-    uncapped = Counter(p.source_id for p in retriever(indexer, "bm25", max_per_article=0).search("Marwick inquiry", k=8))
+    uncapped = Counter(p.source_id for p in search(retriever(indexer, "bm25", max_per_article=0), "Marwick inquiry", k=8))
     assert uncapped["long"] > 2
 
 
@@ -238,13 +239,13 @@ def test_copies_of_one_story_count_as_one_article(indexer: Indexer, tmp_path: Pa
     assert len(stories) == 1  # the indexer saw one story
 
     for mode in ("dense", "bm25", "hybrid"):
-        found = Counter(p.source_id for p in retriever(indexer, mode).search("Harwood inquiry", k=10))
+        found = Counter(p.source_id for p in search(retriever(indexer, mode), "Harwood inquiry", k=10))
         copies = [s for s in found if s.endswith("-harwood")]
         assert len(copies) == 1, mode
         assert found[copies[0]] == 2 and "other" in found
 
     # asked for CNN only, the CNN copy is the one that comes back
-    cnn = retriever(indexer).search("Harwood inquiry", filters=SearchFilters(outlets=["CNN"]))
+    cnn = search(retriever(indexer), "Harwood inquiry", filters=SearchFilters(outlets=["CNN"]))
     assert {p.source_id for p in cnn} == {"cnn-harwood"}
 
 
@@ -277,8 +278,8 @@ def test_prefer_recent_lifts_newer_articles_without_sorting_by_date(indexer: Ind
     indexer.ingest([str(write_corpus(tmp_path / "c", corpus))])
     r = retriever(indexer, "bm25")
 
-    assert [p.source_id for p in r.search("glacier loss", k=3)] == ["old", "new", "newest"]
-    latest = [p.source_id for p in r.search("glacier loss", k=3, filters=SearchFilters(prefer_recent=True))]
+    assert [p.source_id for p in search(r, "glacier loss", k=3)] == ["old", "new", "newest"]
+    latest = [p.source_id for p in search(r, "glacier loss", k=3, filters=SearchFilters(prefer_recent=True))]
     assert latest == ["new", "old", "newest"]
 
 
@@ -310,7 +311,7 @@ def ranks(indexer: Indexer, question: str, gold: str) -> dict[str, int | None]:
     """1-based rank of the gold article in each mode's top 5 (None when missing)."""
     out: dict[str, int | None] = {}
     for mode in ("dense", "bm25", "hybrid"):
-        found = list(dict.fromkeys(p.source_id for p in retriever(indexer, mode).search(question, k=5)))
+        found = list(dict.fromkeys(p.source_id for p in search(retriever(indexer, mode), question, k=5)))
         out[mode] = found.index(gold) + 1 if gold in found else None
     return out
 
@@ -371,7 +372,7 @@ def test_filtered_dense_search_returns_the_nearest_chunks_that_pass(
 
     def found(filters: SearchFilters) -> list[str]:
         wheres.clear()
-        return [p.source_id for p in r.search(query, k=10, filters=filters)]
+        return [p.source_id for p in search(r, query, k=10, filters=filters)]
 
     # most chunks pass: one unfiltered over-fetch
     wire_2017h1 = SearchFilters(outlets=["Wire"], until=date(2017, 6, 30))

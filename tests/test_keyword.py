@@ -19,6 +19,7 @@ from retrieval.keyword import Analyzer
 from retrieval.settings import Settings
 from retrieval.store import get_collection, read_version
 from tests.support.waiting import wait_until
+from tests.support.search import search
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,7 +59,7 @@ def bm25(settings: Settings, indexer: Indexer, **kwargs: object) -> HybridRetrie
 
 
 def sources(retriever: HybridRetriever, query: str, k: int = 10) -> list[str]:
-    return [p.source_id for p in retriever.search(query, k=k)]
+    return [p.source_id for p in search(retriever, query, k=k)]
 
 
 def test_an_ingest_is_searchable_at_once(settings: Settings, indexer: Indexer, corpus: Path) -> None:

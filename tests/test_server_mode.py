@@ -20,6 +20,7 @@ from retrieval.hybrid import HybridRetriever
 from retrieval.settings import Settings
 from retrieval.store import get_collection, open_client
 from tests.support.chroma_server import ChromaServer, newsbot, server_settings
+from tests.support.search import search
 
 # The scenarios themselves, collected again here with this module's `indexer` (both backends).
 from tests.test_indexer import (  # noqa: F401
@@ -47,7 +48,7 @@ def indexer(backend: Settings, fake_embeddings: DeterministicFakeEmbedding) -> I
 
 
 def sources(retriever: HybridRetriever, query: str) -> list[str]:
-    return [p.source_id for p in retriever.search(query, k=10)]
+    return [p.source_id for p in search(retriever, query, k=10)]
 
 
 @pytest.fixture
@@ -108,7 +109,7 @@ def test_a_server_outage_is_reported_and_the_same_retriever_works_after_it(
         names_the_server = re.escape(server.url)
         for query in ("Brannigan steel", "harbour dredging"):
             with pytest.raises(StoreUnavailableError, match=names_the_server):
-                retriever.search(query)
+                search(retriever, query)
         with pytest.raises(StoreUnavailableError, match=names_the_server):
             open_client(settings)
         write(news, "ferry", "Ferry strike ends", story("ferry crossings", n=2) + " The Zanzibar route reopens.")

@@ -5,17 +5,14 @@ outbreak in Texas, February to July)."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from retrieval.event_dates import event_date
+from tests.support.cli_store import ask_json as ask, ingest_records
 
 ARTICLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "usatoday-rtqa" / "articles"
 TOPICS = re.compile(r"pope francis|measles", re.I)
@@ -23,34 +20,17 @@ TOPICS = re.compile(r"pope francis|measles", re.I)
 pytestmark = pytest.mark.skipif(not ARTICLES.is_dir(), reason="../shared/data/usatoday-rtqa is not here")
 
 
-def run(*args: str, store: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "STORE_DIR": str(store), "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=600)
-
-
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("stories")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    lines = []
+    records = []
     for path in sorted(ARTICLES.glob("2025-0[2-7].jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             article = json.loads(line)
             if TOPICS.search(article["title"]):
-                lines.append(json.dumps({"title": article["title"], "text": article["body"], "url": article["url"],
-                                         "outlet": article["outlet"], "published": article["published"]}))
-    (corpus / "news.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    ingested = run("ingest", str(corpus), "--json", store=root / "store", cwd=root)
-    assert ingested.returncode == 0, ingested.stderr
-    return root / "store"
-
-
-def ask(store: Path, question: str) -> dict[str, Any]:
-    asked = run("ask", question, "--json", store=store, cwd=store.parent)
-    assert asked.returncode == 0, asked.stderr
-    return json.loads(asked.stdout)
+                records.append({"title": article["title"], "text": article["body"], "url": article["url"],
+                                "outlet": article["outlet"], "published": article["published"]})
+    return ingest_records(root, records)[0]
 
 
 LINE = re.compile(r"^- (?P<last>As of )?(?P<label>\d{1,2} \w+ \d{4}|\w+ \d{4}|\d{4}): (?P<text>.+\[(?P<n>\d+)\][.!?\"'”’]*)$")

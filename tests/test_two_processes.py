@@ -21,6 +21,7 @@ from retrieval.hybrid import HybridRetriever
 from retrieval.settings import Settings
 from retrieval.store import get_collection, open_client, read_version
 from tests.support.chroma_server import ChromaServer, newsbot, server_settings
+from tests.support.search import search
 
 QUERIES = ("Brannigan steel", "officials critics plan", "Zanzibar ferry", "harbour dredging")
 
@@ -55,7 +56,7 @@ class SearchLoop:
             n += 1
             started = time.monotonic()
             try:
-                found = [p.source_id for p in self.retriever.search(query, k=10)]
+                found = [p.source_id for p in search(self.retriever, query, k=10)]
             except BaseException as e:  # noqa: BLE001 - reported by the test
                 self.errors.append(e)
                 return
@@ -100,7 +101,7 @@ def test_the_bot_follows_another_process_and_never_returns_a_removed_article(
     client = open_client(settings)
     bot = HybridRetriever(settings=settings, embeddings=local_embeddings, client=client)
     bot.warm_up()
-    assert bot.search("Brannigan steel")[0].source_id == "steel"
+    assert search(bot, "Brannigan steel")[0].source_id == "steel"
     keyword = bot.keyword_index
     seeded_version, rebuilds = keyword.version, keyword.rebuilds
 

@@ -1936,6 +1936,21 @@ class FakeDiscord:
         cid = s.format("channel_id")
         mid = s.format("message_id")
         tok = r"(?P<token>[^/]+)"
+        command = s.format("command_id")
+        # The same command routes for global commands and a guild's.
+        commands = [
+            (method, rf"{scope}/commands{tail}", handler, True)
+            for scope in (rf"/applications/{app}", rf"/applications/{app}/guilds/{gid}")
+            for method, tail, handler in (
+                ("GET", "", self._list_commands),
+                ("PUT", "", self._put_commands),
+                ("POST", "", self._upsert_command),
+                ("GET", f"/{command}", self._get_command),
+                ("PATCH", f"/{command}", self._edit_command),
+                ("DELETE", f"/{command}", self._delete_command),
+            )
+        ]
+        reply_message = rf"/webhooks/{app}/{tok}/messages/(?P<message_id>@original|\d+)"
         return [
             ("GET", r"/users/@me", self._get_me, True),
             ("GET", rf"/users/{s.format('user_id')}", self._get_user, True),
@@ -1944,23 +1959,7 @@ class FakeDiscord:
             ("GET", r"/gateway/bot", self._get_gateway_bot, True),
             ("GET", r"/oauth2/applications/@me", self._get_application, True),
             ("GET", r"/applications/@me", self._get_application, True),
-            ("GET", rf"/applications/{app}/commands", self._list_commands, True),
-            ("PUT", rf"/applications/{app}/commands", self._put_commands, True),
-            ("POST", rf"/applications/{app}/commands", self._upsert_command, True),
-            ("GET", rf"/applications/{app}/commands/{s.format('command_id')}", self._get_command, True),
-            ("PATCH", rf"/applications/{app}/commands/{s.format('command_id')}", self._edit_command, True),
-            ("DELETE", rf"/applications/{app}/commands/{s.format('command_id')}", self._delete_command, True),
-            ("GET", rf"/applications/{app}/guilds/{gid}/commands", self._list_commands, True),
-            ("PUT", rf"/applications/{app}/guilds/{gid}/commands", self._put_commands, True),
-            ("POST", rf"/applications/{app}/guilds/{gid}/commands", self._upsert_command, True),
-            ("GET", rf"/applications/{app}/guilds/{gid}/commands/{s.format('command_id')}", self._get_command, True),
-            ("PATCH", rf"/applications/{app}/guilds/{gid}/commands/{s.format('command_id')}", self._edit_command, True),
-            (
-                "DELETE",
-                rf"/applications/{app}/guilds/{gid}/commands/{s.format('command_id')}",
-                self._delete_command,
-                True,
-            ),
+            *commands,
             ("GET", rf"/guilds/{gid}", self._get_guild, True),
             ("GET", rf"/guilds/{gid}/channels", self._get_guild_channels, True),
             ("GET", rf"/guilds/{gid}/roles", self._get_roles, True),
@@ -1980,19 +1979,9 @@ class FakeDiscord:
             ("PUT", rf"/channels/{cid}/thread-members/@me", self._join_thread, True),
             ("POST", rf"/interactions/{s.format('interaction_id')}/{tok}/callback", self._interaction_callback, False),
             ("POST", rf"/webhooks/{app}/{tok}", self._execute_webhook, False),
-            ("GET", rf"/webhooks/{app}/{tok}/messages/(?P<message_id>@original|\d+)", self._get_webhook_message, False),
-            (
-                "PATCH",
-                rf"/webhooks/{app}/{tok}/messages/(?P<message_id>@original|\d+)",
-                self._edit_webhook_message,
-                False,
-            ),
-            (
-                "DELETE",
-                rf"/webhooks/{app}/{tok}/messages/(?P<message_id>@original|\d+)",
-                self._delete_webhook_message,
-                False,
-            ),
+            ("GET", reply_message, self._get_webhook_message, False),
+            ("PATCH", reply_message, self._edit_webhook_message, False),
+            ("DELETE", reply_message, self._delete_webhook_message, False),
         ]
 
     async def _route(self, rec: RecordedRequest, in_api: bool) -> _Reply:
