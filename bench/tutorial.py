@@ -188,6 +188,7 @@ def main() -> None:
     parser.add_argument("--questions", type=Path, action="append", required=True, help="question file (repeatable)")
     parser.add_argument("--cache", type=Path, default=Path("data/tutorial-cache"), help="the tutorial's vectors")
     parser.add_argument("--skip-newsbot", action="store_true")
+    parser.add_argument("--skip-tutorial", action="store_true")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -196,9 +197,9 @@ def main() -> None:
     out: dict[str, Any] = {"k": K, "sets": {}}
     ranks: dict[str, dict[str, dict[str, int | None]]] = {name: {} for name in files}
 
-    docs = load_documents(args.corpus, settings)
+    docs = [] if args.skip_tutorial else load_documents(args.corpus, settings)
     out["tutorial_chunks"] = len(docs)
-    retrievers = tutorial_retrievers(docs, settings, args.cache)
+    retrievers = {} if args.skip_tutorial else tutorial_retrievers(docs, settings, args.cache)
     for name, items in files.items():
         for kind, retriever in retrievers.items():
             ranks[name][f"tutorial-{kind}"] = tutorial_ranks(retriever, items, with_history=False)
