@@ -104,7 +104,7 @@ class HybridRetriever(BaseRetriever):
     max_per_article: int | None = Field(
         None, description="Chunks of one article at most (None = settings.max_per_article; 0 = no cap)."
     )
-    # Chosen on bbc-qa dev; calib and the CNN quiz held out (figures: the README's Evaluation).
+    # Chosen on bbc-qa dev (hits@1 0.878 rrf, 0.919 relative); calib, CNN held out (README).
     fusion: Method = Field(
         "relative", description="How hybrid mode combines the searches: 'relative' (normalised scores) or 'rrf'."
     )
