@@ -173,7 +173,7 @@ def stage_times(retriever: HybridRetriever, query: str) -> dict[str, float]:
     t3 = time.perf_counter()
     ranked = fusion.rank(
         fusion.fuse(
-            dense, keyword, mode=retriever.mode, rrf_k=retriever.rrf_k,
+            dense, keyword, mode=retriever.mode, method=retriever.fusion, rrf_k=retriever.rrf_k,
             dense_weight=retriever.dense_weight, keyword_weight=retriever.keyword_weight,
         )
     )

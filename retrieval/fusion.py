@@ -14,6 +14,9 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 Mode = Literal["dense", "bm25", "hybrid"]
+# How `hybrid` mode combines the two searches: "rrf" (reciprocal rank fusion, ranks only) or
+# "relative" (each search's raw scores min-max normalised over its own list, then summed).
+Method = Literal["rrf", "relative"]
 
 _SECONDS_PER_DAY = 86_400.0
 
@@ -39,6 +42,7 @@ def fuse(
     keyword: Sequence[Candidate],
     *,
     mode: Mode = "hybrid",
+    method: Method = "rrf",
     rrf_k: int = 60,
     dense_weight: float = 1.0,
     keyword_weight: float = 1.0,
@@ -46,17 +50,43 @@ def fuse(
     """Merge dense and keyword candidates (one per chunk: its dense rank and score from `dense`,
     its keyword ones from `keyword`) and score them.
 
-    Returns them in dense order, then the keyword-only ones in keyword order, unsorted. The
-    score is reciprocal rank fusion in `hybrid` mode (dense_weight / (rrf_k + dense rank) plus
-    keyword_weight / (rrf_k + keyword rank)), the raw similarity in `dense` mode and the raw
-    BM25 score in `bm25` mode."""
+    Returns them in dense order, then the keyword-only ones in keyword order, unsorted. In
+    `hybrid` mode the score is, with `method="rrf"`, reciprocal rank fusion (dense_weight /
+    (rrf_k + dense rank) plus keyword_weight / (rrf_k + keyword rank)); with
+    `method="relative"`, dense_weight times the dense similarity min-max normalised over `dense`
+    plus keyword_weight times the BM25 score min-max normalised over `keyword` (so each search's
+    best gets its full weight, its worst 0, and a chunk one search did not find gets 0 from it).
+    In `dense` mode the score is the raw similarity, in `bm25` mode the raw BM25 score."""
     by_id = {c.chunk_id: c for c in dense}
     for hit in keyword:
         found = by_id.get(hit.chunk_id)
         by_id[hit.chunk_id] = replace(
             found if found is not None else hit, keyword_rank=hit.keyword_rank, keyword_score=hit.keyword_score
         )
+    if mode == "hybrid" and method == "relative":
+        dense_norm = _min_max({c.chunk_id: c.dense_score for c in dense})
+        keyword_norm = _min_max({c.chunk_id: c.keyword_score for c in keyword})
+        return [
+            replace(
+                c,
+                score=dense_weight * dense_norm.get(c.chunk_id, 0.0)
+                + keyword_weight * keyword_norm.get(c.chunk_id, 0.0),
+            )
+            for c in by_id.values()
+        ]
     return [replace(c, score=_score(c, mode, rrf_k, dense_weight, keyword_weight)) for c in by_id.values()]
+
+
+def _min_max(scores: dict[str, float | None]) -> dict[str, float]:
+    """Each score mapped onto [0, 1] over the list: its best 1, its worst 0. When every score is
+    the same (one candidate, or all tied) each gets 1: nothing in the list ranks below another."""
+    known = {chunk_id: s for chunk_id, s in scores.items() if s is not None}
+    if not known:
+        return {}
+    low, high = min(known.values()), max(known.values())
+    if high == low:
+        return dict.fromkeys(known, 1.0)
+    return {chunk_id: (s - low) / (high - low) for chunk_id, s in known.items()}
 
 
 def _score(c: Candidate, mode: Mode, rrf_k: int, dense_weight: float, keyword_weight: float) -> float:

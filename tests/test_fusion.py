@@ -1,4 +1,4 @@
-"""Ranking candidates: reciprocal rank fusion, boosts, story collapse and the per-article cap."""
+"""Ranking candidates: reciprocal rank and relative fusion, boosts, story collapse and the per-article cap."""
 
 from __future__ import annotations
 
@@ -48,12 +48,74 @@ def test_rrf_weights_tilt_the_order() -> None:
     assert ids(rank(fuse(dense, keyword, dense_weight=2.0))) == ["a", "b"]
 
 
+def scored(dense: list[tuple[str, float]], keyword: list[tuple[str, float]]) -> tuple[list[Candidate], list[Candidate]]:
+    """Dense and keyword lists with explicit raw scores (similarities, BM25 scores), ranked as given."""
+    return (
+        [Candidate(chunk_id=i, source_id=i, story_id=i, published_ts=-1, dense_rank=r, dense_score=s)
+         for r, (i, s) in enumerate(dense, start=1)],
+        [Candidate(chunk_id=i, source_id=i, story_id=i, published_ts=-1, keyword_rank=r, keyword_score=s)
+         for r, (i, s) in enumerate(keyword, start=1)],
+    )
+
+
+def test_relative_fusion_keeps_a_clear_winner_of_one_search_above_a_chunk_both_found_weakly() -> None:
+    # "a" is far ahead in dense search, "d" far ahead in BM25; "c" is near the bottom of both.
+    dense, keyword = scored([("a", 0.90), ("b", 0.55), ("c", 0.50)], [("d", 20.0), ("c", 5.0), ("x", 4.0)])
+
+    relative = rank(fuse(dense, keyword, method="relative"))
+    by_rrf = rank(fuse(dense, keyword, method="rrf"))
+
+    assert ids(relative)[:2] == ["a", "d"]
+    assert ids(relative)[-2:] == ["c", "x"]
+    assert ids(by_rrf)[0] == "c"  # RRF only sees that both searches found it
+    first = relative[0]
+    assert (first.score, first.keyword_score) == (pytest.approx(1.0), None)
+
+
+def test_relative_fusion_ranks_a_chunk_both_searches_score_well_first() -> None:
+    dense, keyword = scored([("a", 0.9), ("b", 0.8), ("c", 0.2)], [("c", 9.0), ("b", 8.0), ("a", 1.0)])
+
+    ranked = rank(fuse(dense, keyword, method="relative"))
+
+    assert ids(ranked) == ["b", "a", "c"]
+    assert ranked[0].score == pytest.approx((0.8 - 0.2) / 0.7 + (8.0 - 1.0) / 8.0)
+
+
+def test_relative_fusion_tied_scores_count_as_the_best_of_their_list() -> None:
+    dense, keyword = scored([("a", 0.5), ("b", 0.5)], [("b", 3.0), ("a", 1.0)])
+
+    ranked = rank(fuse(dense, keyword, method="relative"))
+
+    assert ids(ranked) == ["b", "a"]  # dense cannot tell them apart: BM25 decides
+    assert [c.score for c in ranked] == [pytest.approx(2.0), pytest.approx(1.0)]
+    tied, also_tied = scored([("a", 0.5), ("b", 0.5)], [("a", 2.0), ("b", 2.0)])
+    assert ids(rank(fuse(tied, also_tied, method="relative"))) == ["a", "b"]  # full tie: dense order
+
+
+def test_relative_fusion_a_one_item_list_gives_its_item_full_weight() -> None:
+    dense, keyword = scored([("a", 0.3)], [("b", 7.0), ("c", 2.0)])
+
+    scores = {c.chunk_id: c.score for c in fuse(dense, keyword, method="relative")}
+
+    assert scores == {"a": pytest.approx(1.0), "b": pytest.approx(1.0), "c": pytest.approx(0.0)}
+    only_keyword = fuse([], keyword, method="relative")
+    assert [c.score for c in only_keyword] == [pytest.approx(1.0), pytest.approx(0.0)]
+
+
+def test_relative_fusion_weights_tilt_the_order() -> None:
+    dense, keyword = scored([("a", 0.9), ("b", 0.1)], [("b", 5.0), ("a", 1.0)])
+
+    assert ids(rank(fuse(dense, keyword, method="relative", keyword_weight=2.0))) == ["b", "a"]
+    assert ids(rank(fuse(dense, keyword, method="relative", dense_weight=2.0))) == ["a", "b"]
+
+
 def test_single_modes_rank_by_their_own_scores() -> None:
     dense = [cand("a", dense=1), cand("b", dense=2)]
     keyword = [cand("b", keyword=1), cand("c", keyword=2)]
 
     assert ids(rank(fuse(dense, keyword, mode="dense"))) == ["a", "b", "c"]
     assert ids(rank(fuse(dense, keyword, mode="bm25"))) == ["b", "c", "a"]
+    assert ids(rank(fuse(dense, keyword, mode="dense", method="relative"))) == ["a", "b", "c"]
 
 
 def test_fusing_leaves_the_inputs_as_they_were() -> None:

@@ -111,15 +111,28 @@ def test_outlet_filter_is_tolerant_and_excludes_the_rest(news: Indexer, mode: st
     assert {p.source_id for p in both} == {"npr-rail", "cnn-rail"}
 
 
-@pytest.mark.parametrize("mode", ["bm25", "hybrid"])  # fake dense scores are noise: no ranking claim
-def test_soft_dates_rank_the_period_first_but_keep_the_rest(news: Indexer, mode: str) -> None:
-    r = retriever(news, mode)
+# Fake dense scores are noise: no ranking claim in dense mode. Hybrid with rank fusion squeezes
+# the noise into near-equal scores, so the period's boost puts it first; relative fusion keeps the
+# (noise) margins, so there the period's article only rises.
+@pytest.mark.parametrize(("mode", "fusion"), [("bm25", "relative"), ("hybrid", "rrf")])
+def test_soft_dates_rank_the_period_first_but_keep_the_rest(news: Indexer, mode: str, fusion: str) -> None:
+    r = retriever(news, mode, fusion=fusion)
     query = "rail fare rise and the sector outlook"
     soft = SearchFilters(since=date(2017, 3, 10), until=date(2017, 3, 10), soft_dates=True)
     passages = search(r, query, k=10, filters=soft)
     ids = [p.source_id for p in passages]
     assert ids[0] == "npr-rail"
     assert {"bbc-rail", "cnn-rail"} <= set(ids), "undated and other articles are not excluded"
+
+
+def test_soft_dates_lift_the_period_with_relative_fusion(news: Indexer) -> None:
+    r = retriever(news)  # hybrid, relative fusion
+    query = "rail fare rise and the sector outlook"
+    soft = SearchFilters(since=date(2017, 3, 10), until=date(2017, 3, 10), soft_dates=True)
+    plain = [p.source_id for p in r.search(query, k=10)]
+    lifted = [p.source_id for p in r.search(query, k=10, filters=soft)]
+    assert lifted.index("npr-rail") < plain.index("npr-rail")
+    assert set(lifted) == set(plain), "undated and other articles are not excluded"
 
 
 def test_an_outlet_not_in_the_store_finds_nothing(news: Indexer) -> None:
