@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from retrieval.citations import verify
 from retrieval.event_dates import EventDate, event_date
 from retrieval.evidence import Evidence, ScoredSentence, SentenceScorer, dot
-from retrieval.extractive import abstention
+from retrieval.extractive import WholeAnswerer, abstention
 from retrieval.models import Answer, Passage
 from retrieval.policy import AbstentionPolicy
 from retrieval.text import ENDS_SENTENCE
-from retrieval.workers import run_cpu
 
 log = logging.getLogger(__name__)
 
@@ -38,26 +37,25 @@ NEAR_DUPLICATE = 0.85  # cosine similarity above which two sentences report the 
 TIMELINE_K = 20  # passages retrieved for a timeline: events are spread over many articles
 MIN_WORDS = 6
 
+# The words that ask how a story developed, shared by `_TIMELINE` (is this a timeline question?)
+# and `_ASKING` (what to strip to leave the story's name).
+_HOW = r"how\s+(?:did|has|have|had)"
+_MOVED = r"unfold(?:ed)?|develop(?:ed)?|evolve(?:d)?|progress(?:ed)?|play(?:ed)?\s+out|come\s+about|escalate(?:d)?"
+_HAPPENED = r"what\s+(?:has|have)\s+happened"
+_PHRASES = "|".join((
+    r"time\s*line\s+(?:of|for)",
+    r"chronology\s+of",
+    r"what(?:'s|’s|\s+is)\s+the\s+latest\s+(?:on|with|in|about)",
+    r"(?:latest|recent)\s+developments?\s+(?:on|in|with)",
+    r"sequence\s+of\s+events(?:\s+(?:of|in)\b)?",
+    r"key\s+events\s+(?:of|in)",
+))
 _TIMELINE = re.compile(
-    r"\b(?:how\s+(?:did|has|have|had)\b.{2,120}?\b(?:unfold(?:ed)?|develop(?:ed)?|evolve(?:d)?|"
-    r"progress(?:ed)?|play(?:ed)?\s+out|come\s+about|escalate(?:d)?)|"
-    r"time\s*line\s+(?:of|for)|chronology\s+of|"
-    r"what\s+(?:has|have)\s+happened\s+(?:with|to|in|since|over)|"
-    r"what(?:'s|’s|\s+is)\s+the\s+latest\s+(?:on|with|in|about)|"
-    r"(?:latest|recent)\s+developments?\s+(?:on|in|with)|"
-    r"sequence\s+of\s+events|key\s+events\s+(?:of|in))",
-    re.I | re.S,
+    rf"\b(?:{_HOW}\b.{{2,120}}?\b(?:{_MOVED})|{_HAPPENED}\s+(?:with|to|in|since|over)|{_PHRASES})", re.I | re.S
 )
-# The words of a timeline question that ask for the timeline rather than name the story.
-_ASKING = re.compile(
-    r"\b(?:how\s+(?:did|has|have|had)|unfold(?:ed)?|develop(?:ed)?|evolve(?:d)?|progress(?:ed)?|"
-    r"play(?:ed)?\s+out|come\s+about|change(?:d)?|escalate(?:d)?|over\s+time|give\s+me|show\s+me|"
-    r"time\s*line\s+(?:of|for)|chronology\s+of|what\s+(?:has|have)\s+happened\s+(?:with|to|in)?|"
-    r"what(?:'s|’s|\s+is)\s+the\s+latest\s+(?:on|with|in|about)|(?:the\s+)?(?:latest|recent)\s+"
-    r"developments?\s+(?:on|in|with)|(?:the\s+)?sequence\s+of\s+events\s+(?:of|in)?|"
-    r"(?:the\s+)?key\s+events\s+(?:of|in)|(?:the\s+)?story\s+of|a\s+|the\s+)",
-    re.I,
-)
+# "since March" stays in the topic; the filler words of a request go.
+_FILLER = r"change(?:d)?|over\s+time|give\s+me|show\s+me|(?:the\s+)?story\s+of|a\s+|the\s+"
+_ASKING = re.compile(rf"\b(?:{_HOW}|{_MOVED}|{_HAPPENED}(?:\s+(?:with|to|in))?|{_PHRASES}|{_FILLER})", re.I)
 # Lines that are page furniture, not events: "Updated Feb. 5, 2025, 5:52 p.m. ET".
 _FURNITURE = re.compile(r"^(?:updated|published|posted|contributing|this story|read more|watch|photo|subscribe)\b|\bhere(?:'s| is) (?:what|a look)|\bwhat to know\b|\b[ap]\.m\. ET\b", re.I)
 
@@ -150,25 +148,15 @@ def compose_timeline(events: Sequence[Event]) -> str:
     )
 
 
-class TimelineAnswerer:
-    """Answers "how did X develop" with a dated, cited list of events (offline)."""
+class TimelineAnswerer(WholeAnswerer):
+    """Answers "how did X develop" with a dated, cited list of events (offline): `answer` returns
+    the timeline for a question over its passages, or the abstention when they do not cover it."""
 
     name = "timeline"
 
     def __init__(self, scorer: SentenceScorer, policy: AbstentionPolicy) -> None:
         self.scorer = scorer
         self.policy = policy
-
-    async def answer(self, question: str, passages: Sequence[Passage]) -> Answer:
-        """Return the timeline for `question` over `passages`, or the abstention when they do not
-        cover it; embedding runs in a worker thread."""
-        return await run_cpu(self._answer, question, passages)
-
-    async def stream(self, question: str, passages: Sequence[Passage]) -> AsyncIterator[str | Answer]:
-        """Yield the timeline text once, then the `Answer`."""
-        answer = await self.answer(question, passages)
-        yield answer.text
-        yield answer
 
     def _answer(self, question: str, passages: Sequence[Passage]) -> Answer:
         evidence = self.scorer.score(timeline_topic(question), passages)
