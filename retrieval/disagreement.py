@@ -56,6 +56,16 @@ _FIGURE = re.compile(
     + r")(?:\s*(?P<scale>thousand|million|billion|trillion|mn|bn|tn|m|k)\b)?(?P<percent>\s*(?:%|percent\b|per cent\b))?",
     re.I,
 )
+# A question that names the unit it wants an answer in ("How strong were the winds in mph?") asks
+# for a quantity of that unit, whatever its wording.
+_NAMED_UNIT = re.compile(
+    r"\b(?:in|how many)\s+(?P<unit>mph|km/h|kph|knots|acres|hectares|miles|kilometres|kilometers|feet|"
+    r"metres|meters|inches|degrees|gallons|barrels|tons|tonnes)\b",
+    re.I,
+)
+# Words before a name that say what it names ("Hurricane Erin", "Pope Leo XIV"): a sentence that
+# says "Erin" or "Leo XIV" names it too.
+_TITLES = frozenset(stem_words("hurricane storm typhoon cyclone pope president senator governor mayor king queen prince".split()))
 _DEATH_QUESTION = re.compile(r"\b(?:die|died|dead|death|deaths|killed|kill|toll|fatalities|lives)\b", re.I)
 _DEATH_UNITS = frozenset(stem_words("death deaths dead died die killed kill toll fatalities fatality lives".split()))
 # Words that, just before a number, say it is the current value of a figure that moved: in
@@ -159,7 +169,7 @@ def _subject(text: str, start: int, question_terms: frozenset[str]) -> frozenset
 
 def _names_present(names: Sequence[str], text: str) -> bool:
     sentence_terms = set(terms(text))
-    return all(set(terms(name)) <= sentence_terms for name in names)
+    return all(set(terms(name)) - _TITLES <= sentence_terms for name in names)
 
 
 @dataclass(frozen=True)
@@ -180,10 +190,12 @@ class DisagreementFinder:
         """Return the different figures the passages give for the quantity `question` asks for,
         or None when it asks for no quantity, or they agree (blocking: embeds the question)."""
         analysis = analyse(question)
-        if analysis.answer_type not in QUANTITY_TYPES or not passages:
+        named = _NAMED_UNIT.search(question)
+        kind = AnswerType.QUANTITY if named else analysis.answer_type
+        if kind not in QUANTITY_TYPES or not passages:
             return None
-        units = _units(question, analysis.focus)
-        if analysis.answer_type in (AnswerType.COUNT, AnswerType.QUANTITY) and not units:
+        units = frozenset(stem_words([named.group("unit").lower()])) if named else _units(question, analysis.focus)
+        if kind in (AnswerType.COUNT, AnswerType.QUANTITY) and not units:
             return None
         evidence = self.scorer.score(question, passages)
         best = evidence.best_relevance
@@ -195,7 +207,7 @@ class DisagreementFinder:
             passage = passages[sentence.passage_index]
             if passage.source_id in per_article or not _names_present(analysis.names, sentence.text):
                 continue
-            found = figures(sentence.text, analysis.answer_type, units)
+            found = figures(sentence.text, kind, units)
             if not found:
                 continue
             current = [f for f in found if _CURRENT.search(sentence.text[: f[0]])]
