@@ -42,6 +42,7 @@ MAX_SHOWN = 4  # values listed
 MAX_SPAN_DAYS = 180
 UNIT_WINDOW = 3  # words after a number in which its unit may stand ("58 confirmed measles cases")
 LEAD_WINDOW = 8  # words before it, with "to", "reached", "at" right before the number ("the death toll rose to 12", "infections were up to 159")
+CLOSE_WINDOW = 1  # a unit word right before the number, past "at least", "more than"...: "killing at least 25", "sickened 159"
 SUBJECT_WINDOW = 8  # words either side that say what a figure is a figure of
 
 DIFFERENT = "The articles give different figures, newest first: "
@@ -67,10 +68,13 @@ _NAMED_UNIT = re.compile(
 # says "Erin" or "Leo XIV" names it too.
 _TITLES = frozenset(stem_words("hurricane storm typhoon cyclone pope president senator governor mayor king queen prince".split()))
 _DEATH_QUESTION = re.compile(r"\b(?:die|died|dead|death|deaths|killed|kill|toll|fatalities|lives)\b", re.I)
+# Cases of a disease are also counted as people infected or sickened ("has sickened 159").
+_CASE_UNITS = frozenset(stem_words("case cases infected infections sickened".split()))
 _DEATH_UNITS = frozenset(stem_words("death deaths dead died die killed kill toll fatalities fatality lives".split()))
 # Words that, just before a number, say it is the current value of a figure that moved: in
 # "escalated from two cases to 58 cases" the figure is 58.
 _CURRENT = re.compile(r"\b(?:to|at|reached|hit|now|total(?:ed|led)?|of)\s+(?:about\s+|nearly\s+|more than\s+|at least\s+)?$", re.I)
+_QUALIFIER = re.compile(r"\s*\b(?:about|around|roughly|nearly|almost|approximately|some|more than|over|at least|up to)\s*$", re.I)
 _APPROXIMATE = re.compile(r"\b(?:about|around|roughly|nearly|almost|approximately|some|more than|over|at least|up to)\s+$", re.I)
 _YEAR_LIKE = re.compile(r"^(?:19|20)\d\d$")
 _WORDS = re.compile(r"[A-Za-z][\w'-]*")
@@ -141,7 +145,10 @@ def figures(text: str, kind: AnswerType, units: frozenset[str]) -> list[tuple[in
         else:
             following = stem_words(w.lower() for w in _WORDS.findall(after)[:UNIT_WINDOW])
             leading = stem_words(w.lower() for w in _WORDS.findall(before)[-LEAD_WINDOW:])
-            wanted = not currency and not percent and bool(units & set(following) or units & set(leading) and _CURRENT.search(before))
+            close = stem_words(w.lower() for w in _WORDS.findall(_QUALIFIER.sub("", before))[-CLOSE_WINDOW:])
+            wanted = not currency and not percent and bool(
+                units & set(following) or units & set(leading) and _CURRENT.search(before) or units & set(close)
+            )
         if wanted:
             found.append((match.start(), value, match.group(0).strip(), digits, bool(_APPROXIMATE.search(before))))
     return found
@@ -155,7 +162,8 @@ def _units(question: str, focus: str) -> frozenset[str]:
         return _DEATH_UNITS
     counted = re.search(r"\bhow many\s+((?:[a-z-]+\s+){0,1}[a-z-]+)", question, re.I)
     words = counted.group(1).split() if counted else ([focus] if focus else [])
-    return frozenset(stem_words([w.lower() for w in words if w.lower() not in STOPWORDS]))
+    stems = frozenset(stem_words([w.lower() for w in words if w.lower() not in STOPWORDS]))
+    return stems | _CASE_UNITS if stems & _CASE_UNITS else stems
 
 
 def _subject(text: str, start: int, question_terms: frozenset[str]) -> frozenset[str]:
