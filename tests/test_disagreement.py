@@ -122,3 +122,11 @@ def test_a_question_that_names_its_unit_gets_the_figures_of_that_unit(finder: Di
     assert re.search(r"USA Today, 17 January 2005: 125(?: mph)? \[2\], down from 160(?: mph)? on 16 January 2005 \[1\]", first_line), first_line
     same = [passages[0], passage("cnn/1", "CNN", 17, "Erin's maximum sustained winds reached 160 mph, the hurricane center said.")]
     assert finder.find(question, same) is None, "one figure in two articles is no disagreement"
+
+
+def test_a_count_worded_as_people_sickened_or_killed_is_a_figure() -> None:
+    cases = frozenset({"case", "measl", "infect", "sicken"})
+    assert [f[2] for f in figures("An outbreak that has sickened 159 and killed one.", AnswerType.COUNT, cases)] == ["159"]
+    deaths = frozenset({"kill", "death", "dead"})
+    found = figures("A river burst its banks, killing at least 25 people.", AnswerType.COUNT, deaths)
+    assert [(f[2], f[4]) for f in found] == [("25", True)], "approximate: 'at least'"
