@@ -78,6 +78,10 @@ _DEATH_UNITS = frozenset(stem_words("death deaths dead died die killed kill toll
 _CURRENT = re.compile(r"\b(?:to|at|reached|hit|now|total(?:ed|led)?|of)\s+(?:about\s+|nearly\s+|more than\s+|at least\s+)?$", re.I)
 _QUALIFIER = re.compile(r"\s*\b(?:about|around|roughly|nearly|almost|approximately|some|more than|over|at least|up to)\s*$", re.I)
 _APPROXIMATE = re.compile(r"\b(?:about|around|roughly|nearly|almost|approximately|some|more than|over|at least|up to)\s+$", re.I)
+_MONTH_BEFORE = re.compile(
+    r"\b(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?|"
+    r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?\s+$"
+)
 _YEAR_LIKE = re.compile(r"^(?:19|20)\d\d$")
 _WORDS = re.compile(r"[A-Za-z][\w'-]*")
 
@@ -136,6 +140,8 @@ def figures(text: str, kind: AnswerType, units: frozenset[str]) -> list[tuple[in
             continue
         if re.match(r"[-/:]\d|\s*(?:a\.m\.|p\.m\.|am\b|pm\b)", after) or re.search(r"\d[-/:]$", before):
             continue  # a date, a time or a score
+        if _MONTH_BEFORE.search(before):
+            continue  # the day of a date: "On Oct. 1, the government shut down"
         if re.match(r"(?:st|nd|rd|th)\b", after, re.I) or re.match(r"[\s-]*years?[\s-]*old\b", after, re.I):
             continue  # an ordinal ("the 15th shutdown") or an age, not an amount of anything
         currency = bool(match.group("currency")) or bool(re.match(r"\s*(?:dollars|pounds|euros)\b", after, re.I))

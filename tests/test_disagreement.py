@@ -130,3 +130,5 @@ def test_a_count_worded_as_people_sickened_or_killed_is_a_figure() -> None:
     deaths = frozenset({"kill", "death", "dead"})
     found = figures("A river burst its banks, killing at least 25 people.", AnswerType.COUNT, deaths)
     assert [(f[2], f[4]) for f in found] == [("25", True)], "approximate: 'at least'"
+    assert figures("On Oct. 1, the federal government entered its 15th shutdown.", AnswerType.COUNT,
+                   frozenset({"govern", "shutdown"})) == [], "the day of a date is no count"
