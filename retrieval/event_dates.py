@@ -170,17 +170,9 @@ def _weekday_or_day(sentence: str, published: date, future: bool) -> tuple[int, 
     return min(found, key=lambda item: item[0]) if found else None
 
 
-def _since(sentence: str, match: re.Match[str]) -> bool:
-    """True for a month or year that starts a period lasting to publication ("pontiff since 2013",
-    "the 11th Category 5 hurricane since 2016"): background, not when the event happened."""
-    return bool(re.match(r"since\b", match.group(0), re.I) or re.search(r"\bsince\s+$", sentence[: match.start()], re.I))
-
-
 def _period(sentence: str, published: date | None, future: bool) -> tuple[int, EventDate] | None:
     found: list[tuple[int, EventDate]] = []
     for match in _MONTH_YEAR.finditer(sentence):
-        if _since(sentence, match):
-            continue
         month = _month_number(match.group("month"))
         raw = match.group("month")
         if month is None or (raw.lower() in _AMBIGUOUS_MONTHS and not raw[0].isupper()):
@@ -188,8 +180,6 @@ def _period(sentence: str, published: date | None, future: bool) -> tuple[int, E
         found.append((match.start(), EventDate(date(int(match.group("year")), month, 1), Precision.MONTH)))
     if published is not None:
         for match in _BARE_MONTH.finditer(sentence):
-            if _since(sentence, match):
-                continue
             raw = match.group("month")
             month = _month_number(raw)
             if month is None or not raw[0].isupper() or raw.lower() in _AMBIGUOUS_MONTHS - {"march"}:
@@ -212,8 +202,6 @@ def _period(sentence: str, published: date | None, future: bool) -> tuple[int, E
             else:
                 found.append((match.start(), EventDate(date(published.year + step, 1, 1), Precision.YEAR)))
     for match in _IN_YEAR.finditer(sentence):
-        if _since(sentence, match):
-            continue
         found.append((match.start(), EventDate(date(int(match.group("year")), 1, 1), Precision.YEAR)))
     return min(found, key=lambda item: item[0]) if found else None
 

@@ -57,12 +57,3 @@ def test_words_that_only_look_like_dates_are_not_dates() -> None:
     assert not event_date("Trump told the Sunday Times he may act.", SUNDAY).stated  # type: ignore[union-attr]
     assert not event_date("Protesters march on the capital.", SUNDAY).stated  # type: ignore[union-attr]
     assert not event_date("Prices rose 5% to March 5% levels.", SUNDAY).stated  # type: ignore[union-attr]
-
-
-def test_a_period_since_a_year_is_background_not_the_events_date() -> None:
-    """"since 2016" starts a period lasting until the article: the event is not of 2016."""
-    erin = event_date("Erin's flirtation with Category 5 winds made it the 11th Category 5 hurricane since 2016.", SUNDAY)
-    assert erin == EventDate(SUNDAY, Precision.DAY, stated=False)
-    francis = event_date("Francis, pontiff since 2013, was admitted on Friday.", date(2025, 2, 16))
-    assert francis == EventDate(date(2025, 2, 14), Precision.DAY)
-    assert event_date("The pope had part of a lung removed in 1957.", SUNDAY) == EventDate(date(1957, 1, 1), Precision.YEAR)
