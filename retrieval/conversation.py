@@ -117,7 +117,7 @@ class ConversationEngine:
         self.answerer = answerer
         fallback = answerer if isinstance(answerer, ExtractiveAnswerer) else getattr(answerer, "extractive", None)
         self.fallback: ExtractiveAnswerer = fallback or ExtractiveAnswerer(settings, embeddings)
-        self.timeline = TimelineAnswerer(self.fallback.scorer, self.fallback.policy)
+        self.timeline = TimelineAnswerer(self.fallback.scorer, self.fallback.policy, answerer=answerer)
         self.disagreements = DisagreementFinder(self.fallback.scorer)
         self.chat_model = chat_model
         self.today = today

@@ -226,7 +226,27 @@ def finish(question: str, text: str, score: float, passages: Sequence[Passage], 
 # --- the extractive answerer ----------------------------------------------------------------
 
 
-class ExtractiveAnswerer:
+class WholeAnswerer:
+    """An answerer that makes its whole answer at once in a worker thread (`_answer`, blocking)
+    and streams it as one piece: the extractive and timeline answerers."""
+
+    name = "whole"
+
+    async def answer(self, question: str, passages: Sequence[Passage]) -> Answer:
+        """Return the answer; the blocking work (embedding, reading) runs in a worker thread."""
+        return await run_cpu(self._answer, question, passages)
+
+    async def stream(self, question: str, passages: Sequence[Passage]) -> AsyncIterator[str | Answer]:
+        """Yield the answer text once, then the `Answer`."""
+        answer = await self.answer(question, passages)
+        yield answer.text
+        yield answer
+
+    def _answer(self, question: str, passages: Sequence[Passage]) -> Answer:
+        raise NotImplementedError
+
+
+class ExtractiveAnswerer(WholeAnswerer):
     """Answers by quoting the best sentences of the passages, offline and without a key.
 
     `reader` (default: a new `Reader`, whose spaCy model loads on first use) and `policy`
@@ -246,16 +266,6 @@ class ExtractiveAnswerer:
         self.policy = policy or AbstentionPolicy.from_settings(settings)
         self.reader = reader or Reader()
         self.scorer = SentenceScorer(embeddings)
-
-    async def answer(self, question: str, passages: Sequence[Passage]) -> Answer:
-        """Return the extractive answer; the embedding and reading run in a worker thread."""
-        return await run_cpu(self._answer, question, passages)
-
-    async def stream(self, question: str, passages: Sequence[Passage]) -> AsyncIterator[str | Answer]:
-        """Yield the answer text once, then the `Answer`."""
-        answer = await self.answer(question, passages)
-        yield answer.text
-        yield answer
 
     def _answer(self, question: str, passages: Sequence[Passage]) -> Answer:
         return self.from_evidence(self.scorer.score(question, passages))

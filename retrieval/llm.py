@@ -176,28 +176,29 @@ EXPECTED: dict[AnswerType, str] = {
     AnswerType.OUTCOME: "the outcome (a verdict, result or score)",
 }
 
-_TAG = re.compile(r"<\s*/?\s*passages?\b[^>]*>", re.I)
+_TAG = re.compile(r"<\s*/?\s*(?:passages?|events?)\b[^>]*>", re.I)  # the prompts' delimiters
 
 
-def _escape(text: str) -> str:
-    """Neutralise anything in article text that looks like our delimiters."""
+def escape_text(text: str) -> str:
+    """Return article text with anything that looks like our delimiters neutralised."""
     return _TAG.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text)
 
 
-def _attr(value: str) -> str:
-    return _escape(value).replace('"', "'").replace("\n", " ")
+def escape_attribute(value: str) -> str:
+    """Return `value` fit to stand between the double quotes of a delimiter's attribute."""
+    return escape_text(value).replace('"', "'").replace("\n", " ")
 
 
 def passage_block(n: int, passage: Passage) -> str:
     """Return one passage as the model sees it: delimited, numbered, with its metadata."""
     attrs = [f'id="{n}"']
     if passage.title:
-        attrs.append(f'title="{_attr(passage.title)}"')
+        attrs.append(f'title="{escape_attribute(passage.title)}"')
     if passage.outlet:
-        attrs.append(f'outlet="{_attr(passage.outlet)}"')
+        attrs.append(f'outlet="{escape_attribute(passage.outlet)}"')
     if passage.published_at:
         attrs.append(f'date="{passage.published_at.date().isoformat()}"')
-    return f"<passage {' '.join(attrs)}>\n{_escape(passage.text)}\n</passage>"
+    return f"<passage {' '.join(attrs)}>\n{escape_text(passage.text)}\n</passage>"
 
 
 def fit_passages(passages: Sequence[Passage], budget: int, encoding: str) -> list[Passage]:
@@ -246,7 +247,8 @@ def build_messages(
     return [SystemMessage(content=ANSWER_SYSTEM_PROMPT), HumanMessage(content=user)]
 
 
-def _clean_model_text(text: str) -> str:
+def clean_model_text(text: str) -> str:
+    """Return a model's reply without reasoning blocks, end-of-turn tokens or an "Answer:" label."""
     text = re.sub(r"<think>.*?(?:</think>|$)", "", text, flags=re.S)  # reasoning models
     text = re.sub(r"<\|?(?:end_of_turn|im_end|eot_id|end)\|?>", "", text)
     return re.sub(r"^\s*(?:answer|a)\s*:\s*", "", text.strip(), flags=re.I).strip()
@@ -310,7 +312,7 @@ class LLMAnswerer:
                 except StopAsyncIteration:
                     break
                 except Exception as e:
-                    raise self._unavailable(e) from e
+                    raise self.unavailable(e) from e
                 delta = chunk.text
                 if delta:
                     parts.append(delta)
@@ -332,7 +334,7 @@ class LLMAnswerer:
 
     def _finish(self, prepared: _Prepared, text: str) -> Answer:
         evidence = prepared.evidence
-        text = _clean_model_text(text)
+        text = clean_model_text(text)
         answer = finish(evidence.question, text, prepared.score, prepared.given, answerer=self.name)
         if answer is not None:
             if prepared.reading is not None and not self.states_expected_type(answer, prepared.reading.question):
@@ -364,7 +366,8 @@ class LLMAnswerer:
     def _has_type(self, analysis: QuestionAnalysis, passages: list[Passage]) -> bool:
         return bool(self.reader.read(analysis, passages).features.get("answer_type_found"))
 
-    def _unavailable(self, error: BaseException) -> LLMUnavailableError:
+    def unavailable(self, error: BaseException) -> LLMUnavailableError:
+        """Return the error to raise (or log) for a failed call to the model, without the key."""
         where = f" at {self.settings.llm_base_url}" if self.settings.llm_base_url else ""
         if isinstance(error, TimeoutError):
             reason = f"no answer within {self.settings.llm_timeout:g} s"

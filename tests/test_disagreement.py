@@ -108,3 +108,27 @@ def test_a_rounded_figure_is_the_same_figure() -> None:
 def test_ordinals_and_ages_are_not_figures() -> None:
     found = figures("It is the 15th shutdown; the 88-year-old pope served 12 years.", AnswerType.COUNT, frozenset({"year", "shutdown"}))
     assert [value for _, value, _, _, _ in found] == [12.0]
+
+
+def test_a_question_that_names_its_unit_gets_the_figures_of_that_unit(finder: DisagreementFinder) -> None:
+    """"How strong ... in mph" asks for no number in its words, but for mph; "Erin" names
+    "Hurricane Erin"."""
+    question = "How strong were Hurricane Erin's winds in mph?"
+    passages = [
+        passage("usat/1", "USA Today", 16, "Hurricane Erin's maximum sustained winds reached 160 mph on Saturday, forecasters said."),
+        passage("usat/2", "USA Today", 17, "Erin weakened, with maximum sustained winds of 125 mph and gusts of 150 mph."),
+    ]
+    first_line = annotate(finder, question, passages).text.splitlines()[0]
+    assert re.search(r"USA Today, 17 January 2005: 125(?: mph)? \[2\], down from 160(?: mph)? on 16 January 2005 \[1\]", first_line), first_line
+    same = [passages[0], passage("cnn/1", "CNN", 17, "Erin's maximum sustained winds reached 160 mph, the hurricane center said.")]
+    assert finder.find(question, same) is None, "one figure in two articles is no disagreement"
+
+
+def test_a_count_worded_as_people_sickened_or_killed_is_a_figure() -> None:
+    cases = frozenset({"case", "measl", "infect", "sicken"})
+    assert [f[2] for f in figures("An outbreak that has sickened 159 and killed one.", AnswerType.COUNT, cases)] == ["159"]
+    deaths = frozenset({"kill", "death", "dead"})
+    found = figures("A river burst its banks, killing at least 25 people.", AnswerType.COUNT, deaths)
+    assert [(f[2], f[4]) for f in found] == [("25", True)], "approximate: 'at least'"
+    assert figures("On Oct. 1, the federal government entered its 15th shutdown.", AnswerType.COUNT,
+                   frozenset({"govern", "shutdown"})) == [], "the day of a date is no count"
