@@ -21,7 +21,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from retrieval.briefing import Briefing, Story
 from retrieval.citations import verify
-from retrieval.llm import _clean_model_text, fit_passages, passage_block
+from retrieval.llm import clean_model_text, fit_passages, passage_block
 from retrieval.models import Passage
 from retrieval.settings import Settings
 from retrieval.text import MARKER
@@ -58,7 +58,7 @@ def summary_messages(passages: Sequence[Passage]) -> list[BaseMessage]:
 def verified_summary(text: str, passages: Sequence[Passage]) -> str:
     """The supported part of the model's `text`, its markers numbering `passages` as given
     (`[1]` is the first), '' when no sentence survives."""
-    verified = verify(_clean_model_text(text), passages)
+    verified = verify(clean_model_text(text), passages)
     if verified.problems:
         log.info("summary sentences or citations removed: %s", "; ".join(verified.problems))
     if not verified.supported:
