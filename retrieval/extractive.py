@@ -22,7 +22,8 @@ from retrieval.citations import verify
 from retrieval.evidence import Evidence, ScoredSentence, SentenceScorer, dot
 from retrieval.models import Answer, Passage
 from retrieval.policy import AbstentionPolicy
-from retrieval.reader import Candidate, Reader, Reading
+from retrieval.candidates import Candidate
+from retrieval.reader import Reader, Reading
 from retrieval.settings import Settings
 from retrieval.text import ENDS_SENTENCE, format_date
 from retrieval.workers import run_cpu
