@@ -69,9 +69,13 @@ class Answerer(Protocol):
 
 
 def select_sentences(evidence: Evidence) -> list[ScoredSentence]:
-    """Return 1-3 sentences that answer the question: the best one, then others that score
-    nearly as well (or, right next to a chosen one, reasonably well), say something new (no
-    near-duplicates) and keep the answer within ~80 words."""
+    """Return 1-3 sentences that answer the question: the best one, then others of the same
+    article that score nearly as well (or, right next to a chosen one, reasonably well), say
+    something new (no near-duplicates) and keep the answer within ~80 words.
+
+    One article per answer: a sentence of another article that scores nearly as well is most
+    often about another story with the same names, and was the main cause of citations of the
+    wrong article."""
     chosen: list[ScoredSentence] = []
     n_words = 0
     for sentence in evidence.sentences:
@@ -79,6 +83,8 @@ def select_sentences(evidence: Evidence) -> list[ScoredSentence]:
             break
         length = len(sentence.text.split())
         if chosen:
+            if _article(evidence, sentence) != _article(evidence, chosen[0]):
+                continue
             adjacent = any(_adjacent(sentence, c, evidence.passages) for c in chosen)
             ratio = ADJACENT_RATIO if adjacent else FOLLOWER_RATIO
             if sentence.relevance < ratio * chosen[0].relevance:
@@ -92,6 +98,10 @@ def select_sentences(evidence: Evidence) -> list[ScoredSentence]:
         chosen.append(sentence)
         n_words += length
     return chosen
+
+
+def _article(evidence: Evidence, sentence: ScoredSentence) -> str:
+    return evidence.passages[sentence.passage_index].source_id
 
 
 def _adjacent(a: ScoredSentence, b: ScoredSentence, passages: Sequence[Passage]) -> bool:
@@ -122,15 +132,26 @@ def _with_marker(sentence: str, n: int) -> str:
 def compose_extractive(evidence: Evidence, short: Candidate | None = None) -> str:
     """Return the extractive answer text, with `[k]` = `evidence.passages[k-1]` (unverified):
     the short answer `short` (see `lead`) on a line of its own when given, then the quoted
-    sentences."""
+    sentences, the one that holds the short answer first."""
     chosen = select_sentences(evidence)
-    # Sentences of one passage read in the article's order, passages in order of first choice.
+    # Sentences of one passage read in the article's order, passages in order of first choice;
+    # the short answer's sentence goes first, so that its fact is what is read first.
     first_choice: dict[int, int] = {}
     for rank, sentence in enumerate(chosen):
         first_choice.setdefault(sentence.passage_index, rank)
-    chosen.sort(key=lambda s: (first_choice[s.passage_index], s.start))
+    chosen.sort(key=lambda s: (not _holds(s, short), first_choice[s.passage_index], s.start))
     body = " ".join(_with_marker(BULLET.sub("", s.text), s.passage_index + 1) for s in chosen)
     return f"{_with_marker(short.text, short.passage_index + 1)}\n{body}" if short else body
+
+
+def _holds(sentence: ScoredSentence, short: Candidate | None) -> bool:
+    """True when `short` lies inside `sentence` (same passage, within its offsets)."""
+    return (
+        short is not None
+        and sentence.passage_index == short.passage_index
+        and sentence.start <= short.start
+        and short.end <= sentence.end
+    )
 
 
 def lead(evidence: Evidence, reading: Reading, chosen: Sequence[ScoredSentence]) -> Candidate | None:
@@ -145,8 +166,7 @@ def lead(evidence: Evidence, reading: Reading, chosen: Sequence[ScoredSentence])
         return None
     if evidence.passages[short.passage_index].text[short.start : short.end] != short.text:
         return None
-    inside = any(s.passage_index == short.passage_index and s.start <= short.start and short.end <= s.end for s in chosen)
-    return short if inside else None
+    return short if any(_holds(s, short) for s in chosen) else None
 
 
 # --- the answers every answerer gives -------------------------------------------------------

@@ -86,8 +86,9 @@ async def test_list_items_quoted_beside_other_sentences_keep_their_own_citations
             "- Take in a quota of refugees chosen with the UN"
         ),
     )
+    # The next chunk of the same article (an answer quotes one article).
     speech = Passage(
-        chunk_id="speech#0", source_id="speech", story_id="speech", title="Davis attacks asylum system",
+        chunk_id="plan#1", source_id="plan", story_id="plan", title="Tories set out asylum plans",
         text=(
             "David Davis said only two out of 10 asylum seekers had their claims accepted under the "
             "current \"unfair and inhumane\" asylum system. He spoke in London."
@@ -99,7 +100,7 @@ async def test_list_items_quoted_beside_other_sentences_keep_their_own_citations
         [plan, speech],
     )
     assert not answer.abstained, answer.text
-    assert {c.passage.source_id for c in answer.citations} == {"plan", "speech"}
+    assert {c.passage.chunk_id for c in answer.citations} == {"plan#0", "plan#1"}
     assert_every_sentence_cited(answer, [plan, speech])
     assert not re.search(r"(^|\.\s)- ", answer.text), "list bullets are not quoted"
 
