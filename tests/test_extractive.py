@@ -195,3 +195,28 @@ async def test_extractive_stream_gives_the_text_once_then_the_answer(extractive:
     text, answer = items
     assert isinstance(answer, Answer) and text == answer.text
     assert "200 jobs in Sweden" in answer.text
+
+
+# Three BBC articles on Ukraine's privatisations; business/197 and business/217 both tell the
+# Krivorizhstal sale, business/136 and business/217 both tell the review of 3,000 firms.
+UKRAINE = ("business/136", "business/217", "business/197")
+
+
+@pytest.mark.parametrize(
+    ("question", "short", "article"),
+    [
+        ("How much was the Ukrainian steelworks Krivorizhstal sold for?", "$800m", "business/197"),
+        ("How many firms may have their privatisations reviewed in Ukraine?", "as many as 3,000", "business/217"),
+    ],
+)
+async def test_an_answer_quotes_one_article_starting_with_the_sentence_of_its_short_answer(
+    extractive: ExtractiveAnswerer, question: str, short: str, article: str
+) -> None:
+    # Quoting the best sentence of each of two articles cited both, and the sentence stating the
+    # asked figure came last.
+    answer = await extractive.answer(question, pool(*UKRAINE))
+    assert not answer.abstained
+    assert {c.passage.source_id for c in answer.citations} == {article}
+    lead, _, quoted = answer.text.partition("\n")
+    assert lead == f"{short} [1]."
+    assert short in sentences_of(answer.model_copy(update={"text": quoted}))[0]
