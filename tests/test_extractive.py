@@ -86,8 +86,9 @@ async def test_list_items_quoted_beside_other_sentences_keep_their_own_citations
             "- Take in a quota of refugees chosen with the UN"
         ),
     )
+    # The next chunk of the same article (an answer quotes one article).
     speech = Passage(
-        chunk_id="speech#0", source_id="speech", story_id="speech", title="Davis attacks asylum system",
+        chunk_id="plan#1", source_id="plan", story_id="plan", title="Tories set out asylum plans",
         text=(
             "David Davis said only two out of 10 asylum seekers had their claims accepted under the "
             "current \"unfair and inhumane\" asylum system. He spoke in London."
@@ -99,7 +100,7 @@ async def test_list_items_quoted_beside_other_sentences_keep_their_own_citations
         [plan, speech],
     )
     assert not answer.abstained, answer.text
-    assert {c.passage.source_id for c in answer.citations} == {"plan", "speech"}
+    assert {c.passage.chunk_id for c in answer.citations} == {"plan#0", "plan#1"}
     assert_every_sentence_cited(answer, [plan, speech])
     assert not re.search(r"(^|\.\s)- ", answer.text), "list bullets are not quoted"
 
@@ -194,3 +195,28 @@ async def test_extractive_stream_gives_the_text_once_then_the_answer(extractive:
     text, answer = items
     assert isinstance(answer, Answer) and text == answer.text
     assert "200 jobs in Sweden" in answer.text
+
+
+# Three BBC articles on Ukraine's privatisations; business/197 and business/217 both tell the
+# Krivorizhstal sale, business/136 and business/217 both tell the review of 3,000 firms.
+UKRAINE = ("business/136", "business/217", "business/197")
+
+
+@pytest.mark.parametrize(
+    ("question", "short", "article"),
+    [
+        ("How much was the Ukrainian steelworks Krivorizhstal sold for?", "$800m", "business/197"),
+        ("How many firms may have their privatisations reviewed in Ukraine?", "as many as 3,000", "business/217"),
+    ],
+)
+async def test_an_answer_quotes_one_article_starting_with_the_sentence_of_its_short_answer(
+    extractive: ExtractiveAnswerer, question: str, short: str, article: str
+) -> None:
+    # Quoting the best sentence of each of two articles cited both, and the sentence stating the
+    # asked figure came last.
+    answer = await extractive.answer(question, pool(*UKRAINE))
+    assert not answer.abstained
+    assert {c.passage.source_id for c in answer.citations} == {article}
+    lead, _, quoted = answer.text.partition("\n")
+    assert lead == f"{short} [1]."
+    assert short in sentences_of(answer.model_copy(update={"text": quoted}))[0]

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from retrieval.models import Passage
-from retrieval.reader import Reader, SentenceCache
+from retrieval.reader import Reader
+from retrieval.sentence_analysis import SentenceCache
 
 pytest.importorskip("spacy")
 
