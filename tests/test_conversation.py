@@ -332,7 +332,7 @@ async def test_follow_up_over_a_real_store(real_store: Any, local_embeddings: An
     assert not first.abstained and audit(first) == []
     follow = await bot.ask("thread", "what did he say about it?")
     assert "Gordon Brown" in follow.standalone_question
-    passages = await asyncio.to_thread(retriever.search, follow.standalone_question, k=settings.retrieval_k)
+    passages = await retriever.asearch(follow.standalone_question, k=settings.retrieval_k)
     assert "Brown" in passages[0].text
     assert not follow.abstained and audit(follow) == []
     assert all("Brown" in c.passage.text for c in follow.citations)

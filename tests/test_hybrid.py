@@ -129,8 +129,8 @@ def test_soft_dates_lift_the_period_with_relative_fusion(news: Indexer) -> None:
     r = retriever(news)  # hybrid, relative fusion
     query = "rail fare rise and the sector outlook"
     soft = SearchFilters(since=date(2017, 3, 10), until=date(2017, 3, 10), soft_dates=True)
-    plain = [p.source_id for p in r.search(query, k=10)]
-    lifted = [p.source_id for p in r.search(query, k=10, filters=soft)]
+    plain = [p.source_id for p in search(r, query, k=10)]
+    lifted = [p.source_id for p in search(r, query, k=10, filters=soft)]
     assert lifted.index("npr-rail") < plain.index("npr-rail")
     assert set(lifted) == set(plain), "undated and other articles are not excluded"
 
