@@ -126,7 +126,7 @@ def test_soft_dates_rank_the_period_first_but_keep_the_rest(news: Indexer, mode:
 
 
 def test_soft_dates_lift_the_period_with_relative_fusion(news: Indexer) -> None:
-    r = retriever(news)  # hybrid, relative fusion
+    r = retriever(news, fusion="relative")
     query = "rail fare rise and the sector outlook"
     soft = SearchFilters(since=date(2017, 3, 10), until=date(2017, 3, 10), soft_dates=True)
     plain = [p.source_id for p in search(r, query, k=10)]
