@@ -40,7 +40,10 @@ FOLLOWER_RATIO = 0.8  # a second or third sentence must score at least this shar
 # 85 of 123.
 ADJACENT_RATIO = 0.4
 # The reader's short answer leads the quoted sentences (and picks the article quoted) when its
-# sentence scores at least this share of the best sentence: as a follower would have to.
+# sentence scores at least this share of the best sentence: as a follower would have to. Not
+# fitted; the rule (over "the best sentence's article") was chosen seeing bbc-qa calib (citation
+# precision 0.966 -> 0.983, answer match 0.267 -> 0.289 on a replay of its passages), checked on
+# cnn-rtqa dev (0.891 -> 0.882, 0.608 -> 0.588) and bbc-qa dev (0.971 -> 0.941, 0.321 -> 0.357).
 ANCHOR_RATIO = FOLLOWER_RATIO
 CLOSEST = 3
 
