@@ -47,7 +47,7 @@ from retrieval.settings import Settings
 from retrieval.timeline import TIMELINE_K, TimelineAnswerer, is_timeline_question
 from retrieval.tokens import get_encoding
 from retrieval.uncovered import uncovered_answer
-from retrieval.workers import run_cpu
+from retrieval.workers import question_priority, run_cpu
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -170,20 +170,22 @@ class ConversationEngine:
         if lock is None:
             lock = asyncio.Lock()
             self._locks[conversation_id] = lock
-        async with lock:  # turns of one conversation stay in order
-            history = await asyncio.to_thread(self.history.turns, conversation_id)
-            retrieved = await self.retrieve(question, history, explicit=filters, today=today)
-            answer: Answer | None = None
-            async with aclosing(self._answer_stream(question, retrieved)) as items:
-                async for item in items:
-                    if isinstance(item, Answer):
-                        answer = item
-                    else:
-                        yield item
-            assert answer is not None  # _answer_stream always ends with one
-            turn = self._turn(question, retrieved.standalone, answer, retrieved.filters)
-            await asyncio.to_thread(self.history.add, conversation_id, turn, answer)
-        yield answer
+        # The pool runs this question's CPU jobs before those of questions asked after it.
+        with question_priority():
+            async with lock:  # turns of one conversation stay in order
+                history = await asyncio.to_thread(self.history.turns, conversation_id)
+                retrieved = await self.retrieve(question, history, explicit=filters, today=today)
+                answer: Answer | None = None
+                async with aclosing(self._answer_stream(question, retrieved)) as items:
+                    async for item in items:
+                        if isinstance(item, Answer):
+                            answer = item
+                        else:
+                            yield item
+                assert answer is not None  # _answer_stream always ends with one
+                turn = self._turn(question, retrieved.standalone, answer, retrieved.filters)
+                await asyncio.to_thread(self.history.add, conversation_id, turn, answer)
+            yield answer
 
     async def last_answer(self, conversation_id: str) -> Answer | None:
         """Return the last answer of the conversation (for /sources), or None."""
