@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import multiprocessing
 import hashlib
@@ -73,6 +74,7 @@ from bench.output import write_json  # noqa: E402
 from bot.app import build_app  # noqa: E402
 from bot.client import NewsBot  # noqa: E402
 from bot.endpoints import apply_endpoints  # noqa: E402
+from retrieval import conversation  # noqa: E402
 from retrieval.embeddings import LocalEmbeddings  # noqa: E402
 from retrieval.settings import Settings  # noqa: E402
 from retrieval.store import get_collection  # noqa: E402
@@ -693,6 +695,35 @@ async def run(args: argparse.Namespace, settings: Settings, embeddings: LocalEmb
     return result
 
 
+def compare_pool_order(
+    args: argparse.Namespace, settings: Settings, embeddings: LocalEmbeddings, asks: list[Asked]
+) -> dict[str, Any]:
+    """Ask the same questions twice more, caches warm from the first run: once as the bot does
+    (the CPU pool serves the oldest question first, `retrieval.workers`) and once with the pool
+    first in, first out (every job in the order it was queued, as before 2026-12-03). Returns
+    both runs' timings and their ratios."""
+    keys = ("answers_per_s", "p50_first_reply_ms", "p95_first_reply_ms", "first_reply", "max_loop_lag_ms", "errors")
+    console.print("again, caches warm: the pool serving the oldest question first")
+    arrival = asyncio.run(run(args, settings, embeddings, asks))
+    console.print("again, caches warm: the pool first in, first out")
+    real = conversation.question_priority
+    conversation.question_priority = contextlib.nullcontext
+    try:
+        fifo = asyncio.run(run(args, settings, embeddings, asks))
+    finally:
+        conversation.question_priority = real
+
+    def ratio(name: str) -> float | None:
+        a, f = arrival.get(name), fifo.get(name)
+        return round(f / a, 2) if a and f else None
+
+    return {
+        "oldest_question_first": {k: arrival[k] for k in keys},
+        "first_in_first_out": {k: fifo[k] for k in keys},
+        "fifo_over_oldest_first": {n: ratio(n) for n in ("p50_first_reply_ms", "p95_first_reply_ms", "answers_per_s")},
+    }
+
+
 def print_summary(result: dict[str, Any]) -> None:
     table = Table(title=f"bot load: {result['questions']} questions, {result['concurrency']} at once")
     table.add_column("measure")
@@ -728,6 +759,14 @@ def print_summary(result: dict[str, Any]) -> None:
     missed = ", ".join(f"{name} {TARGETS[name]}" for name in result["missed_targets"])
     verdict = "[green]meets the targets[/]" if result["meets_targets"] else f"[red]misses: {missed}[/]"
     console.print(verdict)
+    if "pool_order" in result:
+        order = result["pool_order"]
+        for name, run_ in (("oldest question first", order["oldest_question_first"]), ("first in, first out", order["first_in_first_out"])):
+            console.print(
+                f"caches warm, {name}: first reply p50 {run_['p50_first_reply_ms']} ms, p95 {run_['p95_first_reply_ms']} ms, "
+                f"{run_['answers_per_s']} answers/s"
+            )
+        console.print(f"first in, first out / oldest first: {order['fifo_over_oldest_first']}")
 
 
 def main() -> None:
@@ -748,6 +787,8 @@ def main() -> None:
     parser.add_argument("--slow-callback-ms", type=float, default=100.0)
     parser.add_argument("--answer-slots", type=int, default=0,
                         help="experiment: answer at most this many questions at once (0: as the bot does)")
+    parser.add_argument("--compare-fifo", action="store_true",
+                        help="then ask again twice, caches warm: the pool serving the oldest question first, and first in first out")
     parser.add_argument("--switch-interval-ms", type=float, default=0.0,
                         help="experiment: sys.setswitchinterval in the bot's process (0: Python's 5 ms)")
     args = parser.parse_args()
@@ -768,6 +809,8 @@ def main() -> None:
         sys.setswitchinterval(args.switch_interval_ms / 1000)
     load_before = [round(x, 2) for x in os.getloadavg()]
     result = asyncio.run(run(args, settings, embeddings, asks))
+    if args.compare_fifo:
+        result["pool_order"] = compare_pool_order(args, settings, embeddings, asks)
     result["store"] = {**size, "per_category": args.per_category}
     result["cpus"] = os.cpu_count()
     # Other work on the machine (a test run) makes every timing noisier: say how busy it was.
