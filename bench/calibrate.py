@@ -573,6 +573,7 @@ def main() -> None:
         "answer_match": answer_match(rows),
         "reader_cost": reader_cost(rows),
         "final_model": {
+            "written_to": str(args.model),  # elsewhere than retrieval/data/abstention.json: not shipped
             **{k: final[k] for k in ("features", "coef", "intercept", "threshold")},
             "standardised_coef_by_size": sorted(zip(names, [round(c, 3) for c in final["coef"]]), key=lambda t: -abs(t[1])),
         },
