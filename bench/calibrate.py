@@ -1,7 +1,8 @@
 """Fit the abstention policy: a small logistic regression over evidence and reader features.
 
     python bench/calibrate.py --store data/eval-store \
-        --model retrieval/data/abstention.json --json bench/results/calibration.json
+        --model retrieval/data/abstention.json --json bench/results/calibration.json \
+        [--synthetic-weight 0.5] [--C 0.5] [--features relevance,lexical,...]
 
 Every question of bbc-qa/dev.jsonl, bbc-qa/calib.jsonl and cnn-rtqa/dev.jsonl goes through
 retrieval as `newsbot eval` runs it (filters parsed from the question, follow-ups rewritten from
@@ -25,6 +26,17 @@ is checked against the reference answer next to the whole extractive answer
 
 The model fitted on all three sets is written to `--model` (feature names, mean, scale,
 coefficients, intercept, threshold, the sets and the figures).
+
+Synthetic near misses (`near_miss_of`; `--synthetic-weight W`, default 0 = not fitted on): for
+each answerable question whose reference answer a sentence of its passages states, every such
+sentence (copies in other articles included) is cut out of the passages and the evidence and
+reader features are computed again on what remains: the same story and names without the asked
+fact, labelled null. They are fitted on (together weighing W x the real nulls of the training
+part, and only those made from the training part's articles or sets), never scored: every figure
+counts real questions of the held-out fold or set only. The report always measures them
+("synthetic_near_misses": how much each feature changes when the answer is cut, and the held-out
+figures with weights 0.5 / 1 / 2); `separation_auc_cv` gives how well the held-out probability
+ranks each null kind above the answerable questions (0.5 = chance), whatever the threshold.
 """
 
 from __future__ import annotations
@@ -33,10 +45,12 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import statistics
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -44,11 +58,21 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from retrieval.evaluation import answer_matches, write_report  # noqa: E402
-from retrieval.evidence import Evidence, ScoredSentence  # noqa: E402
+from retrieval.evidence import (  # noqa: E402
+    DENSE_WEIGHT,
+    LEXICAL_WEIGHT,
+    RANK_BONUS,
+    Evidence,
+    ScoredSentence,
+    SentenceScorer,
+    entity_coverage,
+    missing_numbers,
+)
 from retrieval.extractive import NOT_COVERED, compose_extractive  # noqa: E402
 from retrieval.models import Passage  # noqa: E402
 from retrieval.policy import evidence_features, policy_features  # noqa: E402
 from retrieval.reader import Reader  # noqa: E402
+from retrieval.text import split_sentences, terms  # noqa: E402
 
 log = logging.getLogger("calibrate")
 
@@ -71,6 +95,8 @@ QUESTION_ONLY = frozenset({"typed_question", "asks_outcome", "asks_plan", "has_s
 # the best sentence's lexical overlap) catch about as many held-out nulls as today's rule with
 # fewer false abstentions in total (README, Evaluation).
 SHIPPED = ("relevance", "lexical", "coverage", "missing_numbers")
+SYNTHETIC = "synthetic"  # the null_kind of a synthetic near miss: fitted on, never scored
+SYNTHETIC_TRIED = (0.5, 1.0, 2.0)  # weights of the synthetic near misses the report measures
 
 
 # --- the cache: retrieval and sentence scores, once ---------------------------------------
@@ -157,13 +183,86 @@ def evidence_of(item: dict[str, Any]) -> Evidence:
     return Evidence(item["standalone"], passages, sentences, item["coverage"], tuple(item["missing_numbers"]))
 
 
+# --- synthetic near misses (training only) -------------------------------------------------
+
+
+def near_miss_of(item: dict[str, Any]) -> dict[str, Any] | None:
+    """Return a synthetic near miss made from the cached answerable `item`, or None when its
+    reference answer is stated by no sentence of its passages (or by all of them).
+
+    Every sentence of every passage that states the reference answer
+    (`retrieval.evaluation.answer_matches`) is cut out of the passage text, copies in other
+    articles included: what remains is the same story with the same names, without the asked
+    fact. The evidence is recomputed on what remains, without embedding again: the cached
+    sentences that were cut are dropped, the others keep their dense similarity (it does not
+    depend on the other sentences), and their lexical overlap (its IDF runs over all the
+    passages' sentences), relevance, offsets, name coverage and missing numbers are computed
+    again. The item is labelled null, kind "synthetic", in the group of the article it came
+    from; `figures` never scores it."""
+    if item["type"] == "null" or not item.get("answer"):
+        return None
+    passages = [Passage.model_validate(p) for p in item["passages"]]
+    cut: list[Passage] = []
+    removed: list[str] = []
+    for passage in passages:
+        text = passage.text
+        spans = [(s, e) for s, e in split_sentences(text) if answer_matches(item["answer"], text[s:e])]
+        for start, end in reversed(spans):
+            removed.append(text[start:end])
+            before, after = text[:start], text[end:]
+            gap = before[len(before.rstrip()):] + after[: len(after) - len(after.lstrip())]
+            text = (before.rstrip() + ("\n" if "\n" in gap else " ") + after.lstrip()).strip()
+        cut.append(passage.model_copy(update={"text": text}))
+    if not removed:
+        return None
+    kept = [s for s in item["sentences"] if not answer_matches(item["answer"], s["text"])]
+    kept = [s for s in kept if cut[s["passage_index"]].text.find(s["text"]) >= 0]
+    if not kept:
+        return None
+    question = item["standalone"]
+    every = [text for _, _, _, text in SentenceScorer._candidates(cut)]
+    q_terms = set(terms(question))
+    sentence_terms = [set(terms(t)) for t in every]
+    n = len(every)
+    idf = {t: math.log((n + 1) / (sum(t in st for st in sentence_terms) + 0.5)) for t in q_terms}
+    total = sum(idf.values())
+    sentences = []
+    for s in kept:
+        st = set(terms(s["text"]))
+        lexical = sum(idf[t] for t in q_terms & st) / total if total > 0 else 0.0
+        relevance = DENSE_WEIGHT * s["dense"] + LEXICAL_WEIGHT * lexical
+        start = cut[s["passage_index"]].text.find(s["text"])
+        sentences.append({
+            **s, "start": start, "end": start + len(s["text"]), "lexical": lexical, "relevance": relevance,
+            "score": relevance + RANK_BONUS / (1 + s["passage_index"]),
+        })
+    sentences.sort(key=lambda s: s["score"], reverse=True)
+    synthetic = {
+        **item,
+        "id": f"{item['id']}~near-miss",
+        "type": "null",
+        "null_kind": SYNTHETIC,
+        "answer": "",
+        "source_answer": item["answer"],
+        "removed": removed,
+        "passages": [p.model_dump(mode="json") for p in cut],
+        "coverage": entity_coverage(question, cut),
+        "missing_numbers": missing_numbers(question, cut),
+        "sentences": sentences,
+        "whole_answer": "",
+    }
+    synthetic["evidence_score"] = today_score(evidence_features(evidence_of(synthetic)))
+    return synthetic
+
+
 # --- features -----------------------------------------------------------------------------
 
 
-def featurise(cache: dict[str, Any], reader: Reader) -> list[dict[str, Any]]:
-    """One row per question: its features, label (1 = null), set, group, kind, answers."""
+def featurise(items: Sequence[dict[str, Any]], reader: Reader) -> list[dict[str, Any]]:
+    """One row per cached item: its features, label (1 = null), set, group, kind, answers, and
+    whether it is a synthetic near miss."""
     rows = []
-    for item in cache["items"]:
+    for item in items:
         evidence = evidence_of(item)
         reading = reader.read(item["standalone"], evidence.passages, evidence) if item["standalone"].strip() else None
         features = policy_features(evidence, reading)
@@ -175,6 +274,7 @@ def featurise(cache: dict[str, Any], reader: Reader) -> list[dict[str, Any]]:
             "null_kind": item["null_kind"],
             "group": item["group"],
             "label": int(item["type"] == "null"),
+            "synthetic": item["null_kind"] == SYNTHETIC,
             "features": features,
             "evidence_score": item["evidence_score"],
             "answer": item["answer"],
@@ -189,16 +289,38 @@ def featurise(cache: dict[str, Any], reader: Reader) -> list[dict[str, Any]]:
 # --- fitting and scoring ------------------------------------------------------------------
 
 
-def fit(rows: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
-    """Fit a standardised, L2-regularised logistic regression and pick its threshold on `rows`."""
+def fit(
+    rows: list[dict[str, Any]],
+    names: list[str],
+    *,
+    synthetic: Sequence[dict[str, Any]] = (),
+    synthetic_weight: float = 0.0,
+    c: float = C,
+) -> dict[str, Any]:
+    """Fit a standardised, L2-regularised logistic regression on the real `rows` (plus the
+    `synthetic` near misses, together weighing `synthetic_weight` x the real nulls) with both
+    classes weighing the same, and pick its threshold on the real `rows` only."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    x = np.array([[r["features"][n] for n in names] for r in rows], dtype=float)
-    y = np.array([r["label"] for r in rows])
-    scaler = StandardScaler().fit(x)
-    model = LogisticRegression(C=C, class_weight="balanced", max_iter=1000).fit(scaler.transform(x), y)
+    if any(r.get("synthetic") for r in rows):
+        raise ValueError("fit: synthetic items belong in `synthetic`, not in the real rows")
+    extra = list(synthetic) if synthetic_weight > 0 else []
+    every = rows + extra
+    x = np.array([[r["features"][n] for n in names] for r in every], dtype=float)
+    y = np.array([r["label"] for r in every])
+    n_null = sum(r["label"] for r in rows)
+    weights = np.ones(len(every))
+    if extra:
+        weights[len(rows):] = synthetic_weight * max(n_null, 1) / len(extra)
+    # class_weight="balanced" by hand (it would count the synthetic items one each)
+    for label in (0, 1):
+        total = weights[y == label].sum()
+        if total:
+            weights[y == label] *= len(every) / (2 * total)
+    scaler = StandardScaler().fit(x[: len(rows)])
+    model = LogisticRegression(C=c, max_iter=1000).fit(scaler.transform(x), y, sample_weight=weights)
     fitted = {
         "features": names,
         "mean": scaler.mean_.tolist(),
@@ -233,7 +355,10 @@ def pick_threshold(probs: list[float], rows: list[dict[str, Any]]) -> float:
 
 
 def figures(rows: list[dict[str, Any]], abstained: list[bool]) -> dict[str, Any]:
-    """Null abstention (overall and per kind) and false abstention."""
+    """Null abstention (overall and per kind) and false abstention. Raises ValueError when a
+    synthetic near miss is among `rows`: only real questions are scored."""
+    if any(r.get("synthetic") for r in rows):
+        raise ValueError("figures: synthetic near misses are fitted on, never scored")
     nulls = [a for r, a in zip(rows, abstained) if r["label"] == 1]
     answerable = [a for r, a in zip(rows, abstained) if r["label"] == 0]
     kinds: dict[str, list[bool]] = defaultdict(list)
@@ -250,15 +375,21 @@ def figures(rows: list[dict[str, Any]], abstained: list[bool]) -> dict[str, Any]
     }
 
 
-def cross_validate(rows: list[dict[str, Any]], names: list[str]) -> tuple[dict[str, Any], list[float]]:
-    """GroupKFold over all rows (groups = articles); each fold's threshold from its training part."""
+def cross_validate(
+    rows: list[dict[str, Any]], names: list[str], synthetic: Sequence[dict[str, Any]] = (), **options: Any
+) -> tuple[dict[str, Any], list[float]]:
+    """GroupKFold over the real rows (groups = articles); each fold is fitted on its training
+    part plus the synthetic near misses made from that part's articles (`options` go to `fit`),
+    its threshold picked there, and scored on the real rows of its test part."""
     from sklearn.model_selection import GroupKFold
 
     abstained = [False] * len(rows)
     probs = [0.0] * len(rows)
     groups = [r["group"] for r in rows]
     for train_index, test_index in GroupKFold(n_splits=FOLDS).split(rows, groups=groups):
-        fitted = fit([rows[i] for i in train_index], names)
+        train_groups = {groups[i] for i in train_index}
+        made = [r for r in synthetic if r["group"] in train_groups]
+        fitted = fit([rows[i] for i in train_index], names, synthetic=made, **options)
         for i in test_index:
             probs[i] = probability(fitted, rows[i])
             abstained[i] = probs[i] >= fitted["threshold"]
@@ -269,12 +400,16 @@ def cross_validate(rows: list[dict[str, Any]], names: list[str]) -> tuple[dict[s
     return result, probs
 
 
-def leave_one_set_out(rows: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
+def leave_one_set_out(
+    rows: list[dict[str, Any]], names: list[str], synthetic: Sequence[dict[str, Any]] = (), **options: Any
+) -> dict[str, Any]:
+    """Each set left out in turn: fitted on the other two (and the synthetic near misses made
+    from them), scored on the real questions of the one left out."""
     result = {}
     for held in SETS:
         train = [r for r in rows if r["set"] != held]
         test = [r for r in rows if r["set"] == held]
-        fitted = fit(train, names)
+        fitted = fit(train, names, synthetic=[r for r in synthetic if r["set"] != held], **options)
         result[held] = {
             "fitted_on": [s for s in SETS if s != held],
             "threshold": round(fitted["threshold"], 4),
@@ -325,6 +460,40 @@ def reader_cost(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def separation(rows: list[dict[str, Any]], probs: list[float]) -> dict[str, float | None]:
+    """How well the held-out P(unanswerable) ranks each null kind above the answerable questions
+    (ROC AUC: 0.5 = no better than chance), whatever the threshold."""
+    from sklearn.metrics import roc_auc_score
+
+    answerable = [p for p, r in zip(probs, rows) if r["label"] == 0]
+    kinds = sorted({r["null_kind"] for r in rows if r["label"] == 1})
+    result: dict[str, float | None] = {}
+    for kind in [*kinds, "all_nulls"]:
+        nulls = [p for p, r in zip(probs, rows) if r["label"] == 1 and kind in (r["null_kind"], "all_nulls")]
+        if nulls and answerable:
+            auc = roc_auc_score([1] * len(nulls) + [0] * len(answerable), nulls + answerable)
+            result[kind] = round(float(auc), 4)
+    return result
+
+
+def paired_change(rows: list[dict[str, Any]], synthetic: list[dict[str, Any]]) -> dict[str, Any]:
+    """For each feature, over the answerable questions that gave a synthetic near miss: the share
+    of pairs where cutting the answer's sentences changed it, and the mean change. A feature that
+    reads the asked fact changes in most pairs."""
+    real = {r["id"]: r for r in rows}
+    pairs = [(real[s["id"].removesuffix("~near-miss")], s) for s in synthetic]
+    if not pairs:
+        return {}
+    result = {}
+    for name in sorted(rows[0]["features"]):
+        deltas = [s["features"][name] - r["features"][name] for r, s in pairs]
+        result[name] = {
+            "changed": round(sum(abs(d) > 1e-9 for d in deltas) / len(deltas), 4),
+            "mean_change": round(statistics.fmean(deltas), 4),
+        }
+    return dict(sorted(result.items(), key=lambda t: -t[1]["changed"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--store", type=Path, default=Path("data/eval-store"), help="a store holding BBC + CNN articles")
@@ -333,36 +502,78 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=Path("retrieval/data/abstention.json"))
     parser.add_argument("--json", type=Path, default=Path("bench/results/calibration.json"))
     parser.add_argument("--features", default="", help="comma-separated subset of features (default: all)")
+    parser.add_argument(
+        "--synthetic-weight", type=float, default=0.0,
+        help="fit on synthetic near misses too, together weighing this many times the real nulls "
+        "of the training part (default 0: not fitted on; they did not hold out, see the report)",
+    )
+    parser.add_argument("--C", type=float, default=C, dest="c", help=f"inverse L2 regularisation strength (default {C})")
     args = parser.parse_args()
+    if args.synthetic_weight < 0:
+        parser.error(f"--synthetic-weight must be >= 0, got {args.synthetic_weight}")
+    if args.c <= 0:
+        parser.error(f"--C must be > 0, got {args.c}")
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
 
     if args.cache.exists() and not args.refresh:
         cache = json.loads(args.cache.read_text(encoding="utf-8"))
     else:
         cache = build_cache(args.store, args.cache)
-    rows = featurise(cache, Reader())
+    reader = Reader()
+    rows = featurise(cache["items"], reader)
+    made = [m for item in cache["items"] if (m := near_miss_of(item)) is not None]
+    synthetic = featurise(made, reader)
     # What the question alone says (typed, asks for an outcome or a plan) is left out: it is a
     # prior on how each set's questions were written, not evidence about the passages, and it
     # did not transfer between sets (see the report).
     every = sorted(set(rows[0]["features"]) - QUESTION_ONLY)
     names = args.features.split(",") if args.features else list(SHIPPED)
-    cv, probs = cross_validate(rows, names)
-    every_cv, _ = cross_validate(rows, every)
-    held_out = leave_one_set_out(rows, names)
-    final = fit(rows, names)
+    unknown = [n for n in names if n not in rows[0]["features"]]
+    if unknown:
+        parser.error(f"--features: unknown feature(s) {', '.join(unknown)}; known: {', '.join(sorted(rows[0]['features']))}")
+    options = {"synthetic_weight": args.synthetic_weight, "c": args.c}
+    cv, probs = cross_validate(rows, names, synthetic, **options)
+    every_cv, every_probs = cross_validate(rows, every, synthetic, **options)
+    held_out = leave_one_set_out(rows, names, synthetic, **options)
+    final = fit(rows, names, synthetic=synthetic, **options)
+    tried = {}
+    for weight in SYNTHETIC_TRIED:
+        for label, chosen in (("features", names), ("all_features", every)):
+            tried_cv, tried_probs = cross_validate(rows, chosen, synthetic, synthetic_weight=weight, c=args.c)
+            tried[f"{label}_weight_{weight}"] = {
+                "cross_validated_by_article": tried_cv,
+                "separation_auc_cv": separation(rows, tried_probs),
+                "leave_one_set_out": leave_one_set_out(rows, chosen, synthetic, synthetic_weight=weight, c=args.c),
+            }
     report = {
         "sets": {name: str(path) for name, path in SETS.items()},
         "store": cache["store"],
         "features": names,
-        "regularisation_C": C,
+        "regularisation_C": args.c,
+        "synthetic_weight": args.synthetic_weight,
         "threshold_rule": "as many false abstentions on the training questions as today's rule",
         "cross_validated_by_article": cv,
+        "separation_auc_cv": separation(rows, probs),
         "leave_one_set_out": held_out,
-        "all_features": {"features": every, "cross_validated_by_article": every_cv, "leave_one_set_out": leave_one_set_out(rows, every)},
+        "all_features": {
+            "features": every,
+            "cross_validated_by_article": every_cv,
+            "separation_auc_cv": separation(rows, every_probs),
+            "leave_one_set_out": leave_one_set_out(rows, every, synthetic, **options),
+        },
+        "synthetic_near_misses": {
+            "how": "the sentences stating the reference answer cut out of the passages of an answerable "
+            "training question (near_miss_of); fitted on, never scored",
+            "made": len(synthetic),
+            "answerable": sum(1 for r in rows if r["label"] == 0),
+            "feature_change_when_the_answer_is_cut": paired_change(rows, synthetic),
+            "fitted_with_weight": tried,
+        },
         "today_rule_evidence_score_below_0.40": today_rule(rows),
         "answer_match": answer_match(rows),
         "reader_cost": reader_cost(rows),
         "final_model": {
+            "written_to": str(args.model),  # elsewhere than retrieval/data/abstention.json: not shipped
             **{k: final[k] for k in ("features", "coef", "intercept", "threshold")},
             "standardised_coef_by_size": sorted(zip(names, [round(c, 3) for c in final["coef"]]), key=lambda t: -abs(t[1])),
         },
@@ -372,18 +583,23 @@ def main() -> None:
             for r, p in zip(rows, probs)
         ],
     }
+    how = (
+        f"bench/calibrate.py: LogisticRegression(C={args.c}), both classes weighing the same, on "
+        "standardised features"
+        + (f", with synthetic near misses weighing {args.synthetic_weight} x the real nulls" if args.synthetic_weight else "")
+        + "; threshold on P(unanswerable): as many false abstentions on the fitted questions as "
+        f"today's rule (evidence score < {TODAY_THRESHOLD})"
+    )
     model = {
         **final,
         "fitted_on": list(SETS),
         "figures": {"cross_validated_by_article": cv["all"], "leave_one_set_out": held_out},
-        "how": "bench/calibrate.py: LogisticRegression(C=%s, class_weight=balanced) on standardised "
-        "features; threshold on P(unanswerable): as many false abstentions on the fitted questions as "
-        "today's rule (evidence score < %s)" % (C, TODAY_THRESHOLD),
+        "how": how,
     }
     args.model.parent.mkdir(parents=True, exist_ok=True)
     args.model.write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
     write_report(report, args.json)
-    print(json.dumps({k: report[k] for k in ("cross_validated_by_article", "leave_one_set_out", "today_rule_evidence_score_below_0.40", "answer_match", "reader_cost")}, indent=1))
+    print(json.dumps({k: report[k] for k in ("cross_validated_by_article", "separation_auc_cv", "leave_one_set_out", "today_rule_evidence_score_below_0.40", "answer_match", "reader_cost")}, indent=1))
     print(json.dumps(report["final_model"]["standardised_coef_by_size"]))
 
 
