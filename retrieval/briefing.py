@@ -253,9 +253,4 @@ def _newest_ts(store: ChunkStore, outlets: list[str] | None) -> int | None:
 
 def article_passage(chunk_id: str, text: str, meta: schema.Metadata) -> Passage:
     """A stored chunk as a `Passage` (no scores): briefings and watches read first chunks so."""
-    m = ChunkMeta.from_metadata(chunk_id, meta)
-    return Passage(
-        chunk_id=chunk_id, text=text, source_id=m.source_id, story_id=m.story_id, title=m.title, url=m.url,
-        outlet=m.outlet, author=m.author, published_at=m.published_at, chunk_index=m.chunk_index,
-        char_start=m.char_start, char_end=m.char_end,
-    )
+    return Passage(**ChunkMeta.from_metadata(chunk_id, meta).model_dump(), chunk_id=chunk_id, text=text)

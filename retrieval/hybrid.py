@@ -379,24 +379,9 @@ class HybridRetriever(BaseRetriever):
 
 
 def _passage(c: Candidate, fetched: _Fetched) -> Passage:
-    meta = fetched.meta
     return Passage(
-        chunk_id=c.chunk_id,
-        text=fetched.text,
-        source_id=c.source_id,
-        story_id=c.story_id,
-        title=meta.title,
-        url=meta.url,
-        outlet=meta.outlet,
-        author=meta.author,
-        published_at=meta.published_at,
-        chunk_index=meta.chunk_index,
-        char_start=meta.char_start,
-        char_end=meta.char_end,
-        score=c.score,
-        dense_rank=c.dense_rank,
-        keyword_rank=c.keyword_rank,
-        dense_score=fetched.dense_score,
+        **fetched.meta.model_dump(), chunk_id=c.chunk_id, text=fetched.text, score=c.score,
+        dense_rank=c.dense_rank, keyword_rank=c.keyword_rank, dense_score=fetched.dense_score,
         keyword_score=c.keyword_score,
     )
 

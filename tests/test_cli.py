@@ -74,6 +74,15 @@ def test_search_prints_passages_and_nothing_else(tmp_path: Path, folder: Path) -
     assert "Time Warner" in found.stdout
     assert found.stderr.strip() == "", "no log chatter (bm25s, chromadb, models) in a plain run"
 
+    as_json = run("search", "Time Warner profits", "--k", "3", "--json", store=store, cwd=tmp_path)
+    passages = json.loads(as_json.stdout)
+    assert passages and "Time Warner" in passages[0]["text"]
+    # Scripts read these keys, in this order: the JSON does not follow `Passage`'s fields.
+    assert all(
+        list(p) == ["source_id", "title", "outlet", "url", "published_at", "score", "char_start", "char_end", "text"]
+        for p in passages
+    )
+
 
 def test_feedback_names_a_missing_or_unreadable_bot_state_and_creates_nothing(tmp_path: Path) -> None:
     store = tmp_path / "store"
