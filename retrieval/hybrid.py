@@ -284,7 +284,7 @@ class HybridRetriever(BaseRetriever):
 
     def _nearest(self, vector: list[float], n: int, where: dict[str, Any] | None) -> list[Candidate]:
         """The `n` chunks nearest to `vector` (passing `where`), ranked. Only ids and distances
-        come from the store: a chunk's text is read only if it is picked (`_fetch`), and what
+        come from the store: a chunk's text is read only if it is picked (`passages.pick`), and what
         ranking needs comes from the chunk table, or from the store for chunks newer than it."""
         nearest = self._store.nearest(vector, n, where)
         known = self._store.describe(chunk_id for chunk_id, _ in nearest)
