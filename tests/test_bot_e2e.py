@@ -23,7 +23,9 @@ from bot.app import build_app
 from bot.state import BotState
 from retrieval.errors import StoreUnavailableError
 from tests.support.bot_checks import (
+    BROWN,
     CARLSBERG,
+    EPHEMERAL,
     T,
     answer_in,
     assert_clean,
@@ -50,10 +52,8 @@ from tests.support.fake_discord import (
     running_fake_discord,
 )
 
-EPHEMERAL = 64
 GAZETTE = "https://gazette.example/quillbury"
 
-BROWN = "How many civil service jobs has Gordon Brown cut?"
 QUILLBURY = "What message did the Quillbury festival organisers post on their chat server?"
 
 

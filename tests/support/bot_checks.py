@@ -13,6 +13,9 @@ from tests.support.fake_discord import FakeDiscord, RecordedRequest
 
 T = 30.0  # generous: the first answers embed with the real model on a slow CI machine
 SOURCE_LINE = re.compile(r"^\[(\d+)\] \[([^\]\n]+)\]\(<(https?://[^>\s]+)>\)(?: - (.*))?$", re.MULTILINE)
+EPHEMERAL = 64  # the message flag of a reply only its asker sees
+
+BROWN = "How many civil service jobs has Gordon Brown cut?"
 CARLSBERG = "How many jobs is Carlsberg planning to cut in Sweden?"
 
 
