@@ -326,14 +326,15 @@ def feedback(
     """Report the helpful / not helpful votes given to the bot's answers: the totals, then the
     answers someone found unhelpful (newest first) with their question and sources.
 
-    Reads only the bot's state file (`Settings.bot_state_path`): no store, model or index is
-    opened, so nothing is created beside it. Exit code 4, naming the file, when it is missing
-    (the bot has not run with this store) or is not a bot state."""
+    Reads only the bot's state file (`Settings.bot_state_path`): no store, model, index or
+    Chroma server is opened, so nothing is created beside it. Exit code 4 with one line naming
+    the file when it is missing (the bot has not run with this store) or is not a bot state,
+    or naming the store when it cannot be written (SQLite writes beside the state to read it)."""
     import sqlite3
 
     from bot.state import BotState
     from retrieval.errors import StoreUnavailableError
-    from retrieval.store import check_store
+    from retrieval.store import check_store, store_unwritable
 
     settings = load_settings(store)
     try:  # a store path that is a file is named as every command names it
@@ -356,8 +357,12 @@ def feedback(
     state = BotState(path)
     try:
         totals, rated = asyncio.run(read(state))
-    except sqlite3.Error as e:
-        raise fail(f"cannot read the bot state {path} ({e}): is it newsbot's bot state file?", 4) from None
+    except sqlite3.OperationalError as e:
+        if "readonly" in str(e) or "unable to open" in str(e):  # the state (or its journal) beside it
+            raise fail(str(store_unwritable(path.parent, e)), 4) from None
+        raise fail(f"cannot read the bot state {path} ({e})", 4) from None
+    except sqlite3.DatabaseError as e:
+        raise fail(f"the bot state {path} is not a newsbot state file ({e})", 4) from None
     finally:
         state.close()
     if as_json:

@@ -95,7 +95,7 @@ def test_feedback_names_a_missing_or_unreadable_bot_state_and_creates_nothing(tm
     (store / "newsbot-bot.sqlite").write_text("not a database\n")
     broken = run("feedback", "--json", store=store, cwd=tmp_path)
     assert broken.returncode == 4
-    assert f"cannot read the bot state {store / 'newsbot-bot.sqlite'}" in broken.stderr
+    assert f"the bot state {store / 'newsbot-bot.sqlite'} is not a newsbot state file" in broken.stderr
     assert "Traceback" not in broken.stderr
 
 
