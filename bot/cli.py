@@ -324,29 +324,47 @@ def feedback(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Report the helpful / not helpful votes given to the bot's answers: the totals, then the
-    answers someone found unhelpful (newest first) with their question and sources."""
+    answers someone found unhelpful (newest first) with their question and sources.
+
+    Reads only the bot's state file (`Settings.bot_state_path`): no store, model, index or
+    Chroma server is opened, so nothing is created beside it. Exit code 4 with one line naming
+    the file when it is missing (the bot has not run with this store) or is not a bot state,
+    or naming the store when it cannot be written (SQLite writes beside the state to read it)."""
+    import sqlite3
+
+    from bot.state import BotState
     from retrieval.errors import StoreUnavailableError
-    from retrieval.store import check_store
+    from retrieval.store import check_store, store_unwritable
 
     settings = load_settings(store)
-    try:  # a path that is a file is named; no store at all only means no votes yet
+    try:  # a store path that is a file is named as every command names it
         check_store(settings, create=True)
     except StoreUnavailableError as e:
         raise fail(str(e), 4) from None
     path = settings.bot_state_path
     if not path.is_file():  # reading must not create the bot's state
-        if as_json:
-            console.print_json(json.dumps({"votes": 0, "helpful": 0, "not_helpful": 0, "answers": 0, "rated": []}))
-        else:
-            console.print(f"no votes yet: the bot has not run with this store ({path} does not exist)")
-        return
+        raise fail(
+            f"there is no bot state at {path}: the bot has not run with this store, so there are no votes; "
+            "point --store (or STORE_DIR) at the store the bot uses",
+            4,
+        )
 
-    async def work(opened: App) -> tuple[dict[str, int], list[dict[str, Any]]]:
-        totals = await asyncio.to_thread(opened.state.feedback_totals)
-        rated = await asyncio.to_thread(opened.state.feedback_by_answer, unhelpful_only=not everything, limit=limit)
+    async def read(state: BotState) -> tuple[dict[str, int], list[dict[str, Any]]]:
+        totals = await asyncio.to_thread(state.feedback_totals)
+        rated = await asyncio.to_thread(state.feedback_by_answer, unhelpful_only=not everything, limit=limit)
         return totals, rated
 
-    totals, rated = with_app(settings, work)
+    state = BotState(path)
+    try:
+        totals, rated = asyncio.run(read(state))
+    except sqlite3.OperationalError as e:
+        if "readonly" in str(e) or "unable to open" in str(e):  # the state (or its journal) beside it
+            raise fail(str(store_unwritable(path.parent, e)), 4) from None
+        raise fail(f"cannot read the bot state {path} ({e})", 4) from None
+    except sqlite3.DatabaseError as e:
+        raise fail(f"the bot state {path} is not a newsbot state file ({e})", 4) from None
+    finally:
+        state.close()
     if as_json:
         console.print_json(json.dumps({**totals, "rated": rated}))
         return

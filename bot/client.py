@@ -21,7 +21,8 @@ from retrieval.settings import Settings
 if TYPE_CHECKING:
     from ingest.indexer import Indexer
     from retrieval.summaries import StorySummariser
-    from retrieval.conversation import ConversationEngine, Retriever
+    from retrieval.conversation import ConversationEngine
+    from retrieval.retriever import Retriever
 
 log = logging.getLogger(__name__)
 

@@ -108,7 +108,7 @@ class BriefScheduler:
         that day."""
         try:
             briefing = await brief(
-                self.bot.retriever, topic=schedule.topic, summariser=self.bot.summariser  # type: ignore[arg-type]  # bot.retriever is the Retriever protocol; brief reads HybridRetriever
+                self.bot.retriever, topic=schedule.topic, summariser=self.bot.summariser
             )
         except Exception as e:
             log.warning("daily briefing for %s not made (%s: %s); trying again", schedule.channel_id,

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from retrieval import schema
-from retrieval.hybrid import HybridRetriever
 from retrieval.models import Passage, SearchFilters
 from retrieval.outlets import resolve_outlets
 from retrieval.relevance import is_about
@@ -31,6 +30,8 @@ from retrieval.text import split_sentences, terms
 from retrieval.workers import run_cpu
 
 if TYPE_CHECKING:
+    from retrieval.retriever import Retriever
+    from retrieval.store import ChunkStore
     from retrieval.summaries import StorySummariser
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ def rank_stories(groups: list[list[Passage]]) -> list[Story]:
 
 
 async def brief(
-    retriever: HybridRetriever,
+    retriever: Retriever,
     *,
     since: date | datetime | None = None,
     until: date | datetime | None = None,
@@ -156,30 +157,60 @@ async def brief(
     `outlets` (all when empty), at most `limit` stories. A briefing with no stories means the
     period (or the topic or outlet) holds no article. Each story is summarised by `summariser`
     when given. Raises RetrievalError when the store cannot be read."""
-    briefing = await run_cpu(_brief, retriever, since, until, topic.strip(), outlets or [], limit)
+    topic = topic.strip()
+    period = await run_cpu(_period, retriever, since, until, outlets or [])
+    if isinstance(period, Briefing):  # no such outlet, or nothing dated to default the period to
+        briefing = replace(period, topic=topic)
+    else:
+        articles = period.articles
+        if topic:
+            filters = SearchFilters(outlets=period.outlets, since=_day(period.start), until=_day(period.end))
+            found = await retriever.asearch(topic, k=TOPIC_DEPTH, filters=filters)
+            about = {p.source_id for p in found if is_about(p)}
+            articles = [a for a in articles if a.source_id in about]
+        stories = await run_cpu(_stories, articles, limit)
+        log.info(
+            "briefing %s..%s topic=%r: %d articles, %d stories",
+            period.start, period.end, topic, len(articles), len(stories),
+        )
+        briefing = Briefing(
+            since=period.start, until=period.end, stories=stories, topic=topic, outlets=period.outlets,
+            articles=len(articles),
+        )
     return await summariser.summarise(briefing) if summariser is not None else briefing
 
 
-def _brief(
-    retriever: HybridRetriever,
-    since: date | datetime | None,
-    until: date | datetime | None,
-    topic: str,
-    outlets: list[str],
-    limit: int,
-) -> Briefing:
-    store = retriever.store
+def _stories(articles: list[Passage], limit: int) -> list[Story]:
+    return rank_stories(group_stories(articles))[:limit]
+
+
+@dataclass(frozen=True)
+class _Period:
+    """The period a briefing covers, the outlets it is of (as the store names them; [] = all)
+    and the first chunks of the articles published in it."""
+
+    start: datetime | None
+    end: datetime | None
+    outlets: list[str]
+    articles: list[Passage]
+
+
+def _period(
+    retriever: Retriever, since: date | datetime | None, until: date | datetime | None, outlets: list[str]
+) -> _Period | Briefing:
+    """The period's articles (of `outlets`), or the empty briefing when the outlets name none in
+    the store or no article is dated to default the period to. Blocking."""
     names: list[str] | None = None
     if outlets:
-        retriever.keyword_index.ensure_current()  # the outlets known come from its chunk table
-        names = resolve_outlets(outlets, store.outlets())
+        names = resolve_outlets(outlets, retriever.outlets())
         if not names:
-            return Briefing(since=None, until=None, topic=topic, outlets=outlets)
+            return Briefing(since=None, until=None, outlets=outlets)
+    store = retriever.store
     start, end = _bounds(since, until)
     if start is None and end is None:
         newest = _newest_ts(store, names)
         if newest is None:
-            return Briefing(since=None, until=None, topic=topic, outlets=names or [])
+            return Briefing(since=None, until=None, outlets=names or [])
         end = datetime.fromtimestamp(newest, UTC)
         start = end - DEFAULT_PERIOD
     where = schema.first_chunks(names, _ts(start), _ts(end))
@@ -188,14 +219,7 @@ def _brief(
         article_passage(chunk_id, text or "", meta)
         for chunk_id, text, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
     ]
-    if topic:
-        filters = SearchFilters(outlets=names or [], since=_day(start), until=_day(end))
-        found = retriever._checked_search(topic, k=TOPIC_DEPTH, filters=filters)
-        about = {p.source_id for p in found if is_about(p)}
-        articles = [a for a in articles if a.source_id in about]
-    stories = rank_stories(group_stories(articles))[:limit]
-    log.info("briefing %s..%s topic=%r: %d articles, %d stories", start, end, topic, len(articles), len(stories))
-    return Briefing(since=start, until=end, stories=stories, topic=topic, outlets=names or [], articles=len(articles))
+    return _Period(start=start, end=end, outlets=names or [], articles=articles)
 
 
 def _bounds(since: date | datetime | None, until: date | datetime | None) -> tuple[datetime | None, datetime | None]:
@@ -218,7 +242,7 @@ def _day(value: datetime | None) -> date | None:
     return value.date() if value is not None else None
 
 
-def _newest_ts(store: Any, outlets: list[str] | None) -> int | None:
+def _newest_ts(store: ChunkStore, outlets: list[str] | None) -> int | None:
     """The publish time of the newest dated article (of `outlets`), None when none is dated."""
     where = schema.first_chunks(outlets, None, None, dated=True)
     got = store.collection.get(where=where, include=["metadatas"])
@@ -229,9 +253,4 @@ def _newest_ts(store: Any, outlets: list[str] | None) -> int | None:
 
 def article_passage(chunk_id: str, text: str, meta: schema.Metadata) -> Passage:
     """A stored chunk as a `Passage` (no scores): briefings and watches read first chunks so."""
-    m = ChunkMeta.from_metadata(chunk_id, meta)
-    return Passage(
-        chunk_id=chunk_id, text=text, source_id=m.source_id, story_id=m.story_id, title=m.title, url=m.url,
-        outlet=m.outlet, author=m.author, published_at=m.published_at, chunk_index=m.chunk_index,
-        char_start=m.char_start, char_end=m.char_end,
-    )
+    return Passage(**ChunkMeta.from_metadata(chunk_id, meta).model_dump(), chunk_id=chunk_id, text=text)

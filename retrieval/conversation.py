@@ -29,7 +29,7 @@ import weakref
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from datetime import date
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel
@@ -41,6 +41,7 @@ from retrieval.condense import same_story_first, standalone_question
 from retrieval.extractive import Answerer, ExtractiveAnswerer
 from retrieval.models import Answer, Passage, SearchFilters
 from retrieval.query import Coverage, parse_filters
+from retrieval.retriever import Retriever
 from retrieval.followups import rewrite_offline
 from retrieval.history import HistoryStore, InMemoryHistory, Turn
 from retrieval.settings import Settings
@@ -57,13 +58,6 @@ log = logging.getLogger(__name__)
 LLM_UNAVAILABLE_NOTICE = (
     "The language model is unavailable right now; this answer was extracted from the articles."
 )
-
-
-class Retriever(Protocol):
-    """What the engine needs from the retriever (`retrieval.hybrid.HybridRetriever`): `asearch`,
-    and the outlets in the store as `outlets()` (or `known_outlets()`), for `parse_filters`."""
-
-    async def asearch(self, query: str, *, k: int = 10, filters: SearchFilters | None = None) -> list[Passage]: ...
 
 
 def known_outlets(retriever: object) -> list[str]:

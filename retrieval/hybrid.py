@@ -21,55 +21,41 @@ How a search runs:
 6. The picked chunks' text and metadata are fetched from Chroma in one call (with the vector of
    the ones BM25 alone found, for their `dense_score`) and read through `retrieval.schema`; a
    chunk the store no longer has is dropped, so a deletion shows at once even while a large
-   keyword index is still being rebuilt.
+   keyword index is still being rebuilt (`retrieval.passages`, which also does step 5).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from datetime import time as dtime
 from typing import Any
 
-import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from retrieval import fusion, schema
+from retrieval import fusion, passages, schema
 from retrieval.errors import EmptyIndexError, RetrievalError
 from retrieval.fusion import Candidate, Method, Mode
 from retrieval.keyword import KeywordIndex
 from retrieval.models import Passage, SearchFilters
 from retrieval.outlets import resolve_outlets
 from retrieval.query import Coverage
-from retrieval.schema import ChunkMeta
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore
 from retrieval.workers import run_cpu
 
 log = logging.getLogger(__name__)
 
-# How many times the final list is re-picked when chunks vanished from the store meanwhile.
-_REFILL_ROUNDS = 3
 # Dense search filters after the search when at least this share of the chunks pass the filters,
 # fetching this many times the chunks the passing share would need (see `_dense`).
 _POST_FILTER_MIN_SHARE = 0.05
 _POST_FILTER_MARGIN = 2.0
-
-
-@dataclass(frozen=True)
-class _Fetched:
-    """A picked chunk as the store has it: its text and metadata, and its similarity to the
-    question when dense search did not score it."""
-
-    text: str
-    meta: ChunkMeta
-    dense_score: float | None
 
 
 def day_bounds(filters: SearchFilters) -> tuple[int | None, int | None]:
@@ -298,7 +284,7 @@ class HybridRetriever(BaseRetriever):
 
     def _nearest(self, vector: list[float], n: int, where: dict[str, Any] | None) -> list[Candidate]:
         """The `n` chunks nearest to `vector` (passing `where`), ranked. Only ids and distances
-        come from the store: a chunk's text is read only if it is picked (`_fetch`), and what
+        come from the store: a chunk's text is read only if it is picked (`passages.pick`), and what
         ranking needs comes from the chunk table, or from the store for chunks newer than it."""
         nearest = self._store.nearest(vector, n, where)
         known = self._store.describe(chunk_id for chunk_id, _ in nearest)
@@ -321,49 +307,9 @@ class HybridRetriever(BaseRetriever):
         return out
 
     def _pick(self, ranked: list[Candidate], k: int, vector: list[float] | None) -> list[Passage]:
-        """The best `k` of `ranked` after `fusion.diversify`, as passages. A picked chunk the
-        store no longer has is replaced by the next one (up to `_REFILL_ROUNDS` times)."""
+        """The best `k` of `ranked`, as passages (`retrieval.passages.pick`)."""
         cap = self.settings.max_per_article if self.max_per_article is None else self.max_per_article
-        fetched: dict[str, _Fetched] = {}
-        gone: set[str] = set()
-        chosen: list[Candidate] = []
-        for _ in range(_REFILL_ROUNDS):
-            chosen = fusion.diversify(ranked, k, cap=cap, skip=gone)
-            missing = [c for c in chosen if c.chunk_id not in fetched]
-            if not missing:
-                break
-            fetched.update(self._fetch(missing, vector))
-            vanished = {c.chunk_id for c in missing if c.chunk_id not in fetched}
-            if not vanished:
-                break
-            log.debug("%d keyword hit(s) no longer in the store", len(vanished))
-            gone |= vanished
-        return [_passage(c, fetched[c.chunk_id]) for c in chosen if c.chunk_id in fetched]
-
-    def _fetch(self, candidates: list[Candidate], vector: list[float] | None) -> dict[str, _Fetched]:
-        """Read the candidates' text and metadata (and, for keyword-only candidates, compute the
-        dense similarity); chunk id -> what was read, for those the store still has."""
-        scoring = vector is not None and any(c.dense_score is None for c in candidates)
-        include = ["documents", "metadatas"] + (["embeddings"] if scoring else [])
-        got = self._store.get([c.chunk_id for c in candidates], include=include)
-        embeddings = got.get("embeddings") if scoring else None
-        query = np.asarray(vector, dtype=np.float32) if scoring else None
-        rows = {chunk_id: i for i, chunk_id in enumerate(got["ids"])}
-        documents = got["documents"] or [""] * len(rows)
-        metadatas = got["metadatas"] or [{}] * len(rows)
-        fetched: dict[str, _Fetched] = {}
-        for c in candidates:
-            i = rows.get(c.chunk_id)
-            if i is None:
-                continue
-            dense_score = c.dense_score
-            if query is not None and embeddings is not None and dense_score is None:
-                stored = np.asarray(embeddings[i], dtype=np.float32)
-                norms = float(np.linalg.norm(stored) * np.linalg.norm(query))
-                dense_score = float(stored @ query) / norms if norms else 0.0
-            meta = ChunkMeta.from_metadata(c.chunk_id, metadatas[i])
-            fetched[c.chunk_id] = _Fetched(text=documents[i] or "", meta=meta, dense_score=dense_score)
-        return fetched
+        return passages.pick(self._store, ranked, k, cap=cap, vector=vector)
 
     # --- LangChain ----------------------------------------------------------------------------
     def _get_relevant_documents(
@@ -374,35 +320,5 @@ class HybridRetriever(BaseRetriever):
         k: int | None = None,
         filters: SearchFilters | None = None,
     ) -> list[Document]:
-        passages = self._checked_search(query, k=k or self.k, filters=filters or self.filters)
-        return [passage_document(p) for p in passages]
-
-
-def _passage(c: Candidate, fetched: _Fetched) -> Passage:
-    meta = fetched.meta
-    return Passage(
-        chunk_id=c.chunk_id,
-        text=fetched.text,
-        source_id=c.source_id,
-        story_id=c.story_id,
-        title=meta.title,
-        url=meta.url,
-        outlet=meta.outlet,
-        author=meta.author,
-        published_at=meta.published_at,
-        chunk_index=meta.chunk_index,
-        char_start=meta.char_start,
-        char_end=meta.char_end,
-        score=c.score,
-        dense_rank=c.dense_rank,
-        keyword_rank=c.keyword_rank,
-        dense_score=fetched.dense_score,
-        keyword_score=c.keyword_score,
-    )
-
-
-def passage_document(passage: Passage) -> Document:
-    """A `Passage` as a LangChain `Document`: the chunk text, its store metadata and the scores."""
-    metadata = passage.model_dump(exclude={"text"}, mode="json")
-    metadata["published_at"] = passage.published_at.isoformat() if passage.published_at else ""
-    return Document(id=passage.chunk_id, page_content=passage.text, metadata=metadata)
+        found = self._checked_search(query, k=k or self.k, filters=filters or self.filters)
+        return [passages.passage_document(p) for p in found]

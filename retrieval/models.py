@@ -4,24 +4,19 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from retrieval.schema import ChunkMeta
 
 
-class Passage(BaseModel):
-    """A retrieved chunk with its article's metadata and its retrieval score."""
+class Passage(ChunkMeta):
+    """A retrieved chunk: its stored metadata (`ChunkMeta`: article, outlet, date, place in the
+    article), its id and text, and its retrieval scores."""
+
+    model_config = ConfigDict(frozen=False)
 
     chunk_id: str
     text: str
-    source_id: str
-    story_id: str
-    title: str = ""
-    url: str = ""
-    outlet: str = ""
-    author: str = ""
-    published_at: datetime | None = None
-    chunk_index: int = 0
-    char_start: int = 0
-    char_end: int = 0
     score: float = 0.0
     dense_rank: int | None = None
     keyword_rank: int | None = None

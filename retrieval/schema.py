@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 SOURCE_ID = "source_id"
 STORY_ID = "story_id"
 TITLE = "title"
@@ -53,9 +55,11 @@ class ChunkInfo:
         )
 
 
-@dataclass(frozen=True)
-class ChunkMeta:
-    """Everything stored with a chunk: where it comes from and where it sits in its article."""
+class ChunkMeta(BaseModel):
+    """Everything stored with a chunk: where it comes from and where it sits in its article.
+    A retrieved `retrieval.models.Passage` is one of these with its id, text and scores."""
+
+    model_config = ConfigDict(frozen=True)
 
     source_id: str
     story_id: str

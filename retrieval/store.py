@@ -5,6 +5,7 @@ reads the chunks and what is known of them (`ChunkTable`)."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -110,11 +111,19 @@ def store_unwritable(path: Path, error: BaseException) -> StoreUnusableError:
     and the system's reason."""
     if isinstance(error, OSError) and error.strerror:
         reason = error.strerror
-    elif "readonly database" in str(error):  # SQLite's word for a file it may not write
+    elif "readonly database" in str(error) or _read_only_mount(path):  # SQLite's words, or the disk's
         reason = "read-only"
     else:
         reason = str(error)
     return StoreUnusableError(f"the store {path} cannot be written ({reason}): check its permissions")
+
+
+def _read_only_mount(path: Path) -> bool:
+    """Whether `path` is on a file system mounted read-only (False when that cannot be told)."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # no statvfs on Windows
+        return False
 
 
 def _open_server(settings: Settings, chroma_settings: chromadb.config.Settings) -> ClientAPI:

@@ -19,9 +19,9 @@ import numpy as np
 
 from retrieval import schema
 from retrieval.briefing import article_passage, lead_sentence
-from retrieval.hybrid import HybridRetriever
 from retrieval.models import Passage, SearchFilters
 from retrieval.relevance import MIN_DENSE, is_about
+from retrieval.retriever import Retriever
 from retrieval.text import terms
 from retrieval.workers import run_cpu
 
@@ -80,7 +80,7 @@ class WatchMatch:
 
 
 async def match_new(
-    retriever: HybridRetriever,
+    retriever: Retriever,
     topic: str,
     new_ids: Collection[str],
     *,
@@ -94,19 +94,12 @@ async def match_new(
     store cannot be searched."""
     if not new_ids or not topic.strip():
         return []
-    return await run_cpu(_match, retriever, topic, set(new_ids), list(outlets), min_dense, min_share)
-
-
-def _match(
-    retriever: HybridRetriever, topic: str, new_ids: set[str], outlets: list[str], min_dense: float,
-    min_share: float,
-) -> list[WatchMatch]:
-    firsts = first_chunks(retriever, new_ids)
+    firsts = await run_cpu(first_chunks, retriever, set(new_ids))
     if not firsts:
         return []
     days = [p.published_at.date() for p in firsts.values() if p.published_at is not None]
     since = min(days) if len(days) == len(firsts) else None  # an undated new article: no bound
-    found = retriever._checked_search(topic, k=SEARCH_DEPTH, filters=SearchFilters(outlets=outlets, since=since))
+    found = await retriever.asearch(topic, k=SEARCH_DEPTH, filters=SearchFilters(outlets=list(outlets), since=since))
     matches: dict[str, WatchMatch] = {}
     for p in found:
         first = firsts.get(p.source_id)
@@ -118,7 +111,7 @@ def _match(
         )
         matches.setdefault(match.story_id, match)  # results come best first
     if matches:
-        chunks = article_chunks(retriever, topic, [m.article.source_id for m in matches.values()])
+        chunks = await run_cpu(article_chunks, retriever, topic, [m.article.source_id for m in matches.values()])
         matches = {
             story: replace_chunks(m, chunks.get(m.article.source_id, ()))
             for story, m in matches.items()
@@ -133,7 +126,7 @@ def replace_chunks(match: WatchMatch, chunks: Sequence[ChunkRelevance]) -> Watch
 
 
 def article_chunks(
-    retriever: HybridRetriever, topic: str, source_ids: Sequence[str]
+    retriever: Retriever, topic: str, source_ids: Sequence[str]
 ) -> dict[str, list[ChunkRelevance]]:
     """Source id -> every chunk of that article, in order, as `topic` sees it."""
     got = retriever.store.collection.get(
@@ -160,7 +153,7 @@ def article_chunks(
     return out
 
 
-def first_chunks(retriever: HybridRetriever, source_ids: Collection[str]) -> dict[str, Passage]:
+def first_chunks(retriever: Retriever, source_ids: Collection[str]) -> dict[str, Passage]:
     """Source id -> the first chunk of each of these articles the store holds."""
     where = schema.first_chunks_of(sorted(source_ids))
     got = retriever.store.collection.get(where=where, include=["documents", "metadatas"])

@@ -60,7 +60,7 @@ def llama_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 # Fixtures of the bot's end-to-end tests (shared so the session-scoped store is built once).
-from tests.support.bot_fixtures import news_stack  # noqa: E402,F401
+from tests.support.bot_fixtures import news_stack, state  # noqa: E402,F401
 from tests.support.fake_discord import fake_discord  # noqa: E402,F401
 
 

@@ -228,19 +228,28 @@ def test_state_keeps_threads_and_votes(tmp_path: Path) -> None:
     state.close()
 
 
-def test_state_file_from_before_rateable_answers_keeps_their_buttons_working(tmp_path: Path) -> None:
+def old_state_file(path: Path, table: str, rows: list[tuple[object, ...]]) -> Path:
+    """A bot state file as an older newsbot left it: one table (`table`, its CREATE statement)
+    holding `rows`."""
     import sqlite3
 
-    path = tmp_path / "bot.sqlite"
     db = sqlite3.connect(path)
-    db.execute(
-        "CREATE TABLE answers (answer_id TEXT PRIMARY KEY, channel_id INTEGER NOT NULL, created REAL NOT NULL,"
-        " question TEXT NOT NULL, answer_json TEXT NOT NULL)"
-    )
-    for channel in (11, 22):
-        db.execute("INSERT INTO answers VALUES (?, ?, 1.0, 'q', ?)", (f"abc:{channel}", channel, cited(1).model_dump_json()))
+    db.execute(table)
+    name = table.split()[2]
+    for row in rows:
+        db.execute(f"INSERT INTO {name} VALUES ({', '.join('?' * len(row))})", row)
     db.commit()
     db.close()
+    return path
+
+
+def test_state_file_from_before_rateable_answers_keeps_their_buttons_working(tmp_path: Path) -> None:
+    path = old_state_file(
+        tmp_path / "bot.sqlite",
+        "CREATE TABLE answers (answer_id TEXT PRIMARY KEY, channel_id INTEGER NOT NULL, created REAL NOT NULL,"
+        " question TEXT NOT NULL, answer_json TEXT NOT NULL)",
+        [(f"abc:{channel}", channel, 1.0, "q", cited(1).model_dump_json()) for channel in (11, 22)],
+    )
 
     state = BotState(path)
     assert state.record_feedback("abc", user_id=7, helpful=True)
@@ -270,17 +279,12 @@ def test_a_users_later_click_wins_whichever_is_recorded_last(tmp_path: Path) -> 
 
 
 def test_state_file_from_before_click_order_still_opens_and_records(tmp_path: Path) -> None:
-    import sqlite3
-
-    path = tmp_path / "bot.sqlite"
-    db = sqlite3.connect(path)
-    db.execute(
+    path = old_state_file(
+        tmp_path / "bot.sqlite",
         "CREATE TABLE feedback (answer_id TEXT NOT NULL, user_id INTEGER NOT NULL, helpful INTEGER NOT NULL,"
-        " question TEXT NOT NULL, sources TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (answer_id, user_id))"
+        " question TEXT NOT NULL, sources TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (answer_id, user_id))",
+        [("old", 7, 1, "q", "[]", 1.0)],
     )
-    db.execute("INSERT INTO feedback VALUES ('old', 7, 1, 'q', '[]', 1.0)")
-    db.commit()
-    db.close()
 
     state = BotState(path)
     state.save_rateable("abc", cited(1))

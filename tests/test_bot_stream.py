@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-import pytest
 from pydantic import SecretStr
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
 from langchain_core.embeddings import Embeddings
@@ -22,7 +22,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 
-from bot.app import build_app
+from bot.app import App, build_app
 from bot.formatting import DRAFT_MARK, render_answer
 from bot.errors import UNAVAILABLE
 from bot.state import BotState
@@ -33,9 +33,7 @@ from retrieval.history import InMemoryHistory
 from retrieval.errors import StoreUnavailableError
 from retrieval.llm import build_chat_model
 from retrieval.models import Answer
-from tests.support.bot_fixtures import NewsStack, make_bot
-from tests.support.fake_discord import FakeDiscord, RecordedRequest, pings, running_bot
-from tests.test_bot_e2e import (
+from tests.support.bot_checks import (
     CARLSBERG,
     assert_clean,
     assert_split_well,
@@ -45,6 +43,8 @@ from tests.test_bot_e2e import (
     mention,
     sources_of,
 )
+from tests.support.bot_fixtures import NewsStack, make_bot
+from tests.support.fake_discord import FakeDiscord, RecordedRequest, pings, running_bot
 
 T = 60.0
 SWEDEN = "200 jobs in Sweden"
@@ -104,13 +104,6 @@ def typing_model(**options: Any) -> TypingChatModel:
     return TypingChatModel(messages=iter([]), **options)
 
 
-@pytest.fixture
-def state(tmp_path: Any) -> Any:
-    state = BotState(tmp_path / "newsbot-bot.sqlite")
-    yield state
-    state.close()
-
-
 def llm_app(stack: NewsStack, embeddings: Embeddings, **options: Any) -> Any:
     """An app over the shared store that answers with a chat model (`chat_model=`, or the one
     the settings `options` name)."""
@@ -119,6 +112,17 @@ def llm_app(stack: NewsStack, embeddings: Embeddings, **options: Any) -> Any:
     return build_app(
         settings, embeddings=embeddings, client=stack.app.client, chat_model=chat_model, history=InMemoryHistory()
     )
+
+
+@asynccontextmanager
+async def llm_bot(
+    stack: NewsStack, fake: FakeDiscord, state: BotState, embeddings: Embeddings, **options: Any
+) -> AsyncIterator[App]:
+    """The bot running against `fake` and answering with a chat model (`llm_app` with
+    `options`); yields the app, whose engine keeps the last answers."""
+    async with llm_app(stack, embeddings, **options) as app:
+        async with running_bot(make_bot(stack, fake, state, engine=app.engine)):
+            yield app
 
 
 def assert_streamed(requests: list[RecordedRequest], final: RecordedRequest, answer: Answer) -> None:
@@ -155,12 +159,11 @@ async def test_a_mention_shows_a_growing_draft_then_only_the_verified_answer(
     news_stack: NewsStack, fake_discord: FakeDiscord, state: BotState, local_embeddings: Embeddings
 ) -> None:
     fake = fake_discord
-    async with llm_app(news_stack, local_embeddings, chat_model=typing_model()) as app:
-        async with running_bot(make_bot(news_stack, fake, state, engine=app.engine)):
-            thread_id = await mention(fake, CARLSBERG)
-            messages = rf"/channels/{thread_id}/messages(/\d+)?"
-            final = await fake.wait_for_request("PATCH", messages, predicate=is_final, timeout=T)
-            answer = await app.engine.last_answer(str(thread_id))
+    async with llm_bot(news_stack, fake, state, local_embeddings, chat_model=typing_model()) as app:
+        thread_id = await mention(fake, CARLSBERG)
+        messages = rf"/channels/{thread_id}/messages(/\d+)?"
+        final = await fake.wait_for_request("PATCH", messages, predicate=is_final, timeout=T)
+        answer = await app.engine.last_answer(str(thread_id))
 
     assert answer is not None and answer.answerer == "llm"
     requests = fake.requests_to("*", messages)
@@ -177,12 +180,11 @@ async def test_ask_streams_into_its_deferred_response(
     news_stack: NewsStack, fake_discord: FakeDiscord, state: BotState, local_embeddings: Embeddings
 ) -> None:
     fake = fake_discord
-    async with llm_app(news_stack, local_embeddings, chat_model=typing_model()) as app:
-        async with running_bot(make_bot(news_stack, fake, state, engine=app.engine)):
-            ix = await fake.interaction("ask", {"question": CARLSBERG})
-            webhook = rf"/webhooks/{fake.application_id}/{ix.token}(/messages/\d+)?"
-            final = await fake.wait_for_request("PATCH", webhook, predicate=is_final, timeout=T)
-            answer = await app.engine.last_answer(f"{fake.channel_id}/{fake.user.id}")
+    async with llm_bot(news_stack, fake, state, local_embeddings, chat_model=typing_model()) as app:
+        ix = await fake.interaction("ask", {"question": CARLSBERG})
+        webhook = rf"/webhooks/{fake.application_id}/{ix.token}(/messages/\d+)?"
+        final = await fake.wait_for_request("PATCH", webhook, predicate=is_final, timeout=T)
+        answer = await app.engine.last_answer(f"{fake.channel_id}/{fake.user.id}")
 
     assert (await ix.wait_for_response())["type"] == 5  # deferred first: "NewsBot is thinking..."
     assert answer is not None
@@ -198,12 +200,11 @@ async def test_a_model_that_fails_mid_answer_is_replaced_by_the_extractive_answe
 ) -> None:
     fake = fake_discord
     model = typing_model(pause=0.3, fail_after=8)  # about 2.4 s of draft, then the connection drops
-    async with llm_app(news_stack, local_embeddings, chat_model=model) as app:
-        async with running_bot(make_bot(news_stack, fake, state, engine=app.engine)):
-            thread_id = await mention(fake, CARLSBERG)
-            messages = rf"/channels/{thread_id}/messages(/\d+)?"
-            final = await fake.wait_for_request("PATCH", messages, predicate=is_final, timeout=T)
-            answer = await app.engine.last_answer(str(thread_id))
+    async with llm_bot(news_stack, fake, state, local_embeddings, chat_model=model) as app:
+        thread_id = await mention(fake, CARLSBERG)
+        messages = rf"/channels/{thread_id}/messages(/\d+)?"
+        final = await fake.wait_for_request("PATCH", messages, predicate=is_final, timeout=T)
+        answer = await app.engine.last_answer(str(thread_id))
 
     assert answer is not None and answer.notice == LLM_UNAVAILABLE_NOTICE
     assert final.json["content"].startswith(f"*{LLM_UNAVAILABLE_NOTICE}*")
@@ -290,12 +291,11 @@ async def test_an_answer_from_the_real_server_streams_into_the_thread(
     llm = {"llm_model": "openai:gemma", "llm_base_url": llama_base_url, "llm_api_key": SecretStr("none"),
            "llm_timeout": 120.0, "llm_context_tokens": 600}
     model = build_chat_model(news_stack.settings.model_copy(update=llm), max_tokens=160)
-    async with llm_app(news_stack, local_embeddings, chat_model=model, **llm) as app:
-        async with running_bot(make_bot(news_stack, fake, state, engine=app.engine)):
-            thread_id = await mention(fake, CARLSBERG)
-            messages = rf"/channels/{thread_id}/messages(/\d+)?"
-            final = await fake.wait_for_request("*", messages, predicate=is_final, timeout=3 * T)
-            answer = await app.engine.last_answer(str(thread_id))
+    async with llm_bot(news_stack, fake, state, local_embeddings, chat_model=model, **llm) as app:
+        thread_id = await mention(fake, CARLSBERG)
+        messages = rf"/channels/{thread_id}/messages(/\d+)?"
+        final = await fake.wait_for_request("*", messages, predicate=is_final, timeout=3 * T)
+        answer = await app.engine.last_answer(str(thread_id))
 
     assert answer is not None
     assert_streamed(fake.requests_to("*", messages), final, answer)

@@ -74,16 +74,37 @@ def test_search_prints_passages_and_nothing_else(tmp_path: Path, folder: Path) -
     assert "Time Warner" in found.stdout
     assert found.stderr.strip() == "", "no log chatter (bm25s, chromadb, models) in a plain run"
 
+    as_json = run("search", "Time Warner profits", "--k", "3", "--json", store=store, cwd=tmp_path)
+    passages = json.loads(as_json.stdout)
+    assert passages and "Time Warner" in passages[0]["text"]
+    # Scripts read these keys, in this order: the JSON does not follow `Passage`'s fields.
+    assert all(
+        list(p) == ["source_id", "title", "outlet", "url", "published_at", "score", "char_start", "char_end", "text"]
+        for p in passages
+    )
 
-def test_feedback_reports_the_votes_and_the_answers_found_unhelpful(tmp_path: Path) -> None:
+
+def test_feedback_names_a_missing_or_unreadable_bot_state_and_creates_nothing(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    missing = run("feedback", store=store, cwd=tmp_path)
+    assert missing.returncode == 4
+    assert f"there is no bot state at {store / 'newsbot-bot.sqlite'}" in missing.stderr
+    assert missing.stdout == "" and not store.exists(), "reading the report must create nothing"
+
+    store.mkdir()
+    (store / "newsbot-bot.sqlite").write_text("not a database\n")
+    broken = run("feedback", "--json", store=store, cwd=tmp_path)
+    assert broken.returncode == 4
+    assert f"the bot state {store / 'newsbot-bot.sqlite'} is not a newsbot state file" in broken.stderr
+    assert "Traceback" not in broken.stderr
+
+
+def test_feedback_reports_the_votes_beside_a_lone_bot_state_without_creating_a_store(tmp_path: Path) -> None:
     from bot.state import BotState
     from retrieval.models import Answer, Citation, Passage
 
     store = tmp_path / "store"
     bot_state = store / "newsbot-bot.sqlite"
-    before = run("feedback", store=store, cwd=tmp_path)
-    assert before.returncode == 0 and "no votes yet" in before.stdout
-    assert not bot_state.exists(), "reading the report must not create the bot's state"
 
     def answer(question: str, source_id: str, title: str) -> Answer:
         passage = Passage(chunk_id=f"{source_id}:0", source_id=source_id, story_id=source_id, title=title, text="Text.")
@@ -111,3 +132,6 @@ def test_feedback_reports_the_votes_and_the_answers_found_unhelpful(tmp_path: Pa
     assert "4 votes on 2 answers: 3 helpful, 1 not helpful (75% helpful)" in human.stdout
     assert "Who won the [bold]cup[/bold]?" in human.stdout  # shown as typed, not as markup
     assert "Cup final preview (sport/001)" in human.stdout and "Carlsberg" not in human.stdout
+    # Only the bot's state file (and SQLite's journal beside it): no Chroma store, keyword index,
+    # catalog or record manager appeared next to it.
+    assert {p.name for p in store.iterdir()} <= {bot_state.name, f"{bot_state.name}-wal", f"{bot_state.name}-shm"}

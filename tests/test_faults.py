@@ -18,10 +18,7 @@ from langchain_core.embeddings import Embeddings
 
 from bot.app import build_app
 from bot.errors import UNAVAILABLE
-from tests.support.bot_fixtures import NewsStack, copy_bbc, make_bot, url_of
-from tests.support.chroma_server import ChromaServer, server_settings
-from tests.support.fake_discord import FakeDiscord, RecordedRequest, running_bot
-from tests.test_bot_e2e import (
+from tests.support.bot_checks import (
     BROWN,
     CARLSBERG,
     EPHEMERAL,
@@ -32,6 +29,9 @@ from tests.test_bot_e2e import (
     mention,
     sources_of,
 )
+from tests.support.bot_fixtures import NewsStack, copy_bbc, make_bot, url_of
+from tests.support.chroma_server import ChromaServer, server_settings
+from tests.support.fake_discord import FakeDiscord, RecordedRequest, running_bot
 
 ARTICLES = ("business/173", "politics/365", "business/063", "tech/145")
 

@@ -37,6 +37,7 @@ def test_a_store_written_before_the_schema_reads_as_it_did() -> None:
     meta = ChunkMeta.from_metadata("c", legacy)
 
     assert meta.to_metadata() == legacy
+    assert list(meta.to_metadata()) == list(legacy), "the keys in the order ingest always wrote them"
     assert (meta.published_at, meta.char_end) == (None, 900)
     assert ChunkInfo.from_metadata("c", legacy).published_ts == -1
 

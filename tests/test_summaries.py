@@ -69,8 +69,8 @@ async def test_the_lead_sentence_stands_when_no_sentence_is_supported_or_the_mod
 async def test_brief_summarises_every_story_when_given_a_summariser(news_stack: NewsStack) -> None:
     replies = itertools.cycle([AIMessage(content="The story as its first article tells it [1].")])
     summariser = StorySummariser(SETTINGS, GenericFakeChatModel(messages=replies))
-    plain = await brief(news_stack.engine.retriever, since=date(2005, 3, 1))  # type: ignore[arg-type]
-    summarised = await brief(news_stack.engine.retriever, since=date(2005, 3, 1), summariser=summariser)  # type: ignore[arg-type]
+    plain = await brief(news_stack.engine.retriever, since=date(2005, 3, 1))
+    summarised = await brief(news_stack.engine.retriever, since=date(2005, 3, 1), summariser=summariser)
 
     assert [s.articles for s in summarised.stories] == [s.articles for s in plain.stories]
     assert plain.stories and all(s.summary == "" for s in plain.stories)

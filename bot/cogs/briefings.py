@@ -60,7 +60,7 @@ class Briefings(commands.Cog):
         day = since_option(since, self.bot.engine.today())
         await interaction.response.defer(thinking=True)
         briefing = await make_briefing(
-            self.bot.retriever, since=day, topic=topic or "", outlets=outlets_option(outlet),  # type: ignore[arg-type]  # bot.retriever is the Retriever protocol; brief reads HybridRetriever (as /watch)
+            self.bot.retriever, since=day, topic=topic or "", outlets=outlets_option(outlet),
             summariser=self.bot.summariser,
         )
         for piece in split_message(render_briefing(briefing)):

@@ -182,9 +182,9 @@ class Follow(commands.Cog):
     def _current_version(self) -> str | None:
         """Bring the keyword index up to the store (new chunks must be searchable) and return
         the version it is at."""
-        index = self.bot.retriever.keyword_index  # type: ignore[attr-defined]
+        index = self.bot.retriever.keyword_index
         index.refresh()
-        return index.version  # type: ignore[no-any-return]
+        return index.version
 
     async def check_watches(self) -> int:
         """Match every watch against the articles indexed since the last check and post what
@@ -210,7 +210,7 @@ class Follow(commands.Cog):
 
     async def _run(self, watch: Watch, new: dict[str, str]) -> int:
         outlets = [watch.outlet] if watch.outlet else []
-        matches = await match_new(self.bot.retriever, watch.topic, new, outlets=outlets)  # type: ignore[arg-type]
+        matches = await match_new(self.bot.retriever, watch.topic, new, outlets=outlets)
         done = await asyncio.to_thread(self.bot.state.posted_stories, watch.watch_id)
         matches = [m for m in matches if m.story_id not in done]
         if not matches:

@@ -168,6 +168,14 @@ def news_stack(tmp_path_factory: pytest.TempPathFactory, local_embeddings: Embed
     stack.close()
 
 
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[BotState]:
+    """The bot's state in the test's own folder, closed after the test."""
+    state = BotState(tmp_path / "newsbot-bot.sqlite")
+    yield state
+    state.close()
+
+
 # --- the bot -----------------------------------------------------------------------------------
 
 

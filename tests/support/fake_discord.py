@@ -2452,47 +2452,50 @@ class FakeDiscord:
         return _Reply(204)
 
     async def _thread_from_message(self, rec: RecordedRequest, channel_id: str, message_id: str) -> _Reply:
-        channel = self._channel_or_error(channel_id)
+        channel = self._threadable_or_error(channel_id)
         if isinstance(channel, _Reply):
             return channel
-        if channel["type"] != CH_TEXT:
-            return _error(400, 50024, "Cannot execute action on this channel type")
         message = self._message_or_error(channel_id, message_id)
         if isinstance(message, _Reply):
             return message
         if int(message_id) in self._channels:
             return _error(400, 160004, "A thread has already been created for this message")
-        body = rec.json or {}
-        if not 1 <= len(body.get("name") or "") <= 100:
-            return _form_error("name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
-        thread = await self._open_thread(
-            body["name"],
-            int(channel_id),
-            self.bot_user,
-            thread_type=CH_PUBLIC_THREAD,
-            thread_id=int(message_id),
-            auto_archive=body.get("auto_archive_duration") or 1440,
-        )
+        thread = await self._thread_as_asked(rec, channel_id, CH_PUBLIC_THREAD, thread_id=int(message_id))
+        if isinstance(thread, _Reply):
+            return thread
         message["thread"] = thread
         return _Reply(201, thread)
 
     async def _thread_without_message(self, rec: RecordedRequest, channel_id: str) -> _Reply:
-        channel = self._channel_or_error(channel_id)
+        channel = self._threadable_or_error(channel_id)
         if isinstance(channel, _Reply):
             return channel
-        if channel["type"] != CH_TEXT:
-            return _error(400, 50024, "Cannot execute action on this channel type")
+        thread = await self._thread_as_asked(rec, channel_id, int((rec.json or {}).get("type") or CH_PRIVATE_THREAD))
+        return thread if isinstance(thread, _Reply) else _Reply(201, thread)
+
+    def _threadable_or_error(self, channel_id: str) -> dict[str, Any] | _Reply:
+        """The text channel a thread is asked for, or Discord's error (unknown, not text)."""
+        channel = self._channel_or_error(channel_id)
+        if isinstance(channel, _Reply) or channel["type"] == CH_TEXT:
+            return channel
+        return _error(400, 50024, "Cannot execute action on this channel type")
+
+    async def _thread_as_asked(
+        self, rec: RecordedRequest, channel_id: str, thread_type: int, thread_id: int | None = None
+    ) -> dict[str, Any] | _Reply:
+        """The thread the request's body names (its name, its auto-archive minutes), opened by the
+        bot in `channel_id`; Discord's form error for a name it would refuse."""
         body = rec.json or {}
         if not 1 <= len(body.get("name") or "") <= 100:
             return _form_error("name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
-        thread = await self._open_thread(
+        return await self._open_thread(
             body["name"],
             int(channel_id),
             self.bot_user,
-            thread_type=int(body.get("type") or CH_PRIVATE_THREAD),
+            thread_type=thread_type,
+            thread_id=thread_id,
             auto_archive=body.get("auto_archive_duration") or 1440,
         )
-        return _Reply(201, thread)
 
     async def _join_thread(self, rec: RecordedRequest, channel_id: str) -> _Reply:
         channel = self._channel_or_error(channel_id)
