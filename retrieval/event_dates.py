@@ -45,6 +45,14 @@ class EventDate:
             return f"{self.day:%B %Y}"
         return str(self.day.year)
 
+    def end(self) -> date:
+        """Return the last day the date covers: the day itself, or its month's or year's last."""
+        if self.precision is Precision.DAY:
+            return self.day
+        if self.precision is Precision.MONTH:
+            return self.day.replace(day=calendar.monthrange(self.day.year, self.day.month)[1])
+        return self.day.replace(month=12, day=31)
+
     def sort_key(self) -> tuple[date, int]:
         """Order by day; of one month or year, the vaguer date first ("2004" before "3 March 2004")."""
         return (self.day, {Precision.YEAR: 0, Precision.MONTH: 1, Precision.DAY: 2}[self.precision])
