@@ -45,6 +45,14 @@ class EventDate:
             return f"{self.day:%B %Y}"
         return str(self.day.year)
 
+    def end(self) -> date:
+        """Return the last day the date covers: the day itself, or its month's or year's last."""
+        if self.precision is Precision.DAY:
+            return self.day
+        if self.precision is Precision.MONTH:
+            return self.day.replace(day=calendar.monthrange(self.day.year, self.day.month)[1])
+        return self.day.replace(month=12, day=31)
+
     def sort_key(self) -> tuple[date, int]:
         """Order by day; of one month or year, the vaguer date first ("2004" before "3 March 2004")."""
         return (self.day, {Precision.YEAR: 0, Precision.MONTH: 1, Precision.DAY: 2}[self.precision])
@@ -141,6 +149,9 @@ def _weekday_or_day(sentence: str, published: date, future: bool) -> tuple[int, 
             continue  # "the Sunday Times", "Monday Night Football"
         which = (match.group("which") or "").lower()
         target = _WEEKDAYS[name.lower()]
+        # The weekday is ahead only when the sentence speaks of the future before it: "was
+        # admitted on Friday ... and will remain" is last Friday, "will impose ... on Monday" next.
+        future = future and bool(_FUTURE.search(sentence[: match.start()]))
         back = (published.weekday() - target) % 7
         if which == "next" or (future and which != "last"):
             ahead = (target - published.weekday()) % 7
@@ -214,7 +225,8 @@ def event_date(sentence: str, published: date | None) -> EventDate | None:
     weekday or a day relative to publication ("on Monday", "yesterday", "two days ago"), a month
     or a year ("in March", "last month", "last year", "in 2004"). A sentence that
     states none gets the publish date (`stated=False`); None when it states none and the article
-    is undated. A weekday in a sentence about the future ("will meet on Friday") is the next one.
+    is undated. A weekday after words about the future ("will meet on Friday") is the next one;
+    one before them ("was admitted on Friday and will remain") the last.
     Never raises."""
     future = bool(_FUTURE.search(sentence))
     found = [_explicit(sentence, published, future), _period(sentence, published, future)]

@@ -6,8 +6,9 @@ year (`2025`) it happened. A `conflict` question says whether its articles disag
 figure (`disagree`) and, when they do, values that should be shown (`values`).
 
 - timeline: the share of expected events present (`event_recall`), the share of those whose line
-  carries the right date (`dates_right`: the line's date lies within the expected one), and the
-  share of pairs of found events in the right order (`order_right`);
+  carries the right date (`dates_right`: the line's date lies within the expected one; of the
+  lines holding an event's words, one with the right date is the event's line), and the share of
+  pairs of found events in the right order (`order_right`);
 - conflict: whether the answer reported a disagreement (`reported`), and the share of expected
   values it shows (`values_shown`).
 """
@@ -73,14 +74,23 @@ def score_timeline(answer_text: str, events: list[ExpectedEvent]) -> dict[str, f
     found: list[tuple[int, ExpectedEvent, str]] = []
     for event in events:
         wanted = [normalise(w) for w in event.words]
-        for index, line in enumerate(lines):
-            if all(w in normalise(line) for w in wanted):
-                match = _LINE_DATE.match(line)
-                found.append((index, event, match.group("label") if match else ""))
-                break
+        holding = [
+            (index, match.group("label") if (match := _LINE_DATE.match(line)) else "")
+            for index, line in enumerate(lines)
+            if all(w in normalise(line) for w in wanted)
+        ]
+        # The event's line is one that holds its words on its date: a timeline may name the
+        # same words in an earlier event ("died" of a predecessor, "China" in a later round).
+        # Without such a line, the first line holding the words is judged (and its date is wrong).
+        right = [(index, label) for index, label in holding if date_within(label, event.date)]
+        if holding:
+            index, label = (right or holding)[0]
+            found.append((index, event, label))
     recall = len(found) / len(events) if events else None
     dates = sum(date_within(label, event.date) for _, event, label in found) / len(found) if found else None
-    pairs = [(a, b) for a, b in combinations(found, 2) if a[1].date != b[1].date]
+    # Two events of different dates on one line are not put in any order (the line's one date is
+    # already wrong for one of them): only events on different lines are judged for order.
+    pairs = [(a, b) for a, b in combinations(found, 2) if a[1].date != b[1].date and a[0] != b[0]]
     ordered = (
         sum((a[0] < b[0]) == (a[1].date < b[1].date) for a, b in pairs) / len(pairs) if pairs else None
     )

@@ -57,3 +57,20 @@ def test_words_that_only_look_like_dates_are_not_dates() -> None:
     assert not event_date("Trump told the Sunday Times he may act.", SUNDAY).stated  # type: ignore[union-attr]
     assert not event_date("Protesters march on the capital.", SUNDAY).stated  # type: ignore[union-attr]
     assert not event_date("Prices rose 5% to March 5% levels.", SUNDAY).stated  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "published", "day"),
+    [
+        # USA Today, Monday 17 February 2025: he went into hospital on Friday 14 February.
+        ("Pope Francis was admitted to a hospital in Rome on Friday for a respiratory infection and will remain "
+         "for as long as necessary to complete treatment, the Vatican said.", date(2025, 2, 17), date(2025, 2, 14)),
+        # USA Today, Sunday 9 February 2025: said that day, the tariffs came the next.
+        ("President Donald Trump said Sunday he will impose 25% tariffs on steel and aluminum imports on Monday "
+         "and announce \u201creciprocal\u201d tariffs the next day.", date(2025, 2, 9), date(2025, 2, 9)),
+        ("Talks will resume on Friday.", SUNDAY, date(2022, 6, 17)),
+    ],
+)
+def test_a_weekday_is_ahead_only_after_words_about_the_future(sentence: str, published: date, day: date) -> None:
+    resolved = event_date(sentence, published)
+    assert resolved is not None and resolved.day == day

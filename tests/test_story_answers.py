@@ -56,9 +56,26 @@ def test_a_timeline_lists_dated_cited_events_oldest_first(store: Path) -> None:
         assert when is not None and when.label() == match["label"], "the date is resolved from the cited sentence"
         days.append(when.sort_key())
     assert days == sorted(days), "oldest first"
+    first_article = min(date.fromisoformat(c["published_at"][:10]) for c in answer["citations"])
+    assert all(day >= first_article.replace(month=1, day=1) for day, _ in days), (
+        f"background the articles recall (his lung surgery in 1957, pope since 2013) is not an event of the illness: {lines}"
+    )
     hospitalised = [m for m in parsed if re.search(r"hospitali[sz]ed|admitted", m["text"]) and "14 February 2025" == m["label"]]
     assert hospitalised, "Friday 14 February, the day he went into hospital, is on the timeline"
     assert answer["as_of"] == max(c["published_at"][:10] for c in answer["citations"])
+
+
+def test_a_timeline_keeps_to_the_story_and_spreads_over_its_days(store: Path) -> None:
+    answer = ask(store, "How has the Texas measles outbreak developed?")
+    lines = [LINE.match(line) for line in answer["answer"].splitlines()]
+    assert all(lines) and len(lines) >= 3, answer["answer"]
+    assert not any(m["label"].endswith(("2019", "2024")) for m in lines if m), (
+        "the last big outbreak, six years ago, is background, not a development of this one"
+    )
+    assert not any("six years ago" in m["text"] for m in lines if m)
+    labels = [m["label"] for m in lines if m]
+    assert max(labels.count(label) for label in labels) <= 3, f"no one day fills the timeline: {labels}"
+    assert len(set(labels)) >= 4, f"the outbreak's weeks, not one day: {labels}"
 
 
 def test_an_ordinary_question_is_not_answered_with_a_timeline(store: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -24,7 +24,7 @@ from retrieval.llm import UNVERIFIED_NOTICE, LLMAnswerer
 from retrieval.models import Passage
 from retrieval.policy import AbstentionPolicy
 from retrieval.settings import Settings
-from retrieval.timeline import UNAVAILABLE_NOTICE, TimelineAnswerer, is_timeline_question, timeline_topic
+from retrieval.timeline import UNAVAILABLE_NOTICE, TimelineAnswerer, is_background, is_timeline_question, timeline_topic
 from tests.conftest import SHARED
 from tests.support.answer_support import FakeRetriever
 
@@ -185,3 +185,32 @@ async def test_the_engine_asks_the_model_for_a_timeline_when_it_has_one(
 def _scorer_and_policy(settings: Settings, embeddings: Any) -> tuple[SentenceScorer, AbstentionPolicy]:
     extractive = ExtractiveAnswerer(settings, embeddings)
     return extractive.scorer, extractive.policy
+
+
+# --- background is not an event of the story ------------------------------------------------
+
+POPE_IN_HOSPITAL = date(2025, 2, 14)  # the first USA Today article on the pope's illness
+MEASLES = date(2025, 2, 15)  # the first on the Texas measles outbreak
+ERIN = date(2025, 8, 11)  # the first on Hurricane Erin
+
+
+@pytest.mark.parametrize(
+    ("sentence", "published", "began", "background"),
+    [
+        # Real sentences of USA Today articles of 2025, with their publish dates.
+        ("Francis, who has been pontiff since 2013, has had influenza and other health problems several times over the past two years.", date(2025, 2, 18), POPE_IN_HOSPITAL, True),
+        ("The pope has a history of respiratory problems, having part of his lung removed in 1957 due to infection.", date(2025, 2, 18), POPE_IN_HOSPITAL, True),
+        ('"Still alive," he joked with reporters upon release from the hospital in 2023.', date(2025, 2, 14), POPE_IN_HOSPITAL, True),
+        ("Pope Francis was admitted to a hospital in Rome on Friday for tests and bronchitis treatment.", date(2025, 2, 15), POPE_IN_HOSPITAL, False),
+        ("The last major outbreak of measles in the U.S. occurred six years ago when 22 outbreaks led to 1,249 cases from Jan. 1 to Oct. 1.", date(2025, 2, 19), MEASLES, True),
+        ("The outbreak began less than a month ago when several unvaccinated children in Gaines County, Texas, were identified as having measles.", date(2025, 2, 19), MEASLES, False),
+        ("Erin's brief flirtation with Category 5 winds over the weekend made it the 11th Category 5 hurricane recorded in the Atlantic since 2016.", date(2025, 8, 18), ERIN, True),
+        ("Erin formed on Aug. 11 from a tropical wave that moved across the Cabo Verde Islands.", date(2025, 8, 19), ERIN, False),
+    ],
+)
+def test_a_sentence_dated_long_before_the_story_began_is_background(
+    sentence: str, published: date, began: date, background: bool
+) -> None:
+    when = event_date(sentence, published)
+    assert when is not None and when.stated
+    assert is_background(when, began=began) is background, when
