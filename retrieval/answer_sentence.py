@@ -12,6 +12,11 @@ past form is not known. "When" builds only with a date whose preposition is cert
 "on 5 March", "last week"); "where" only with "in" and a verb that is not one of motion ("went
 in Paris"), or with the question's own stranded preposition ("Where did he come from?").
 
+The statement must also be what the passage says (`stated_by`): in the parse of the passage
+sentence that holds the span, the span hangs below a verb of the question's verb's lemma, in the
+role the statement gives it (subject, passive subject, object). A copula ("Who was the only
+Connacht man in the squad?") says too little to check and is not built.
+
 The span goes in verbatim (only its first letter may be capitalised at the start of the
 sentence): the answerer still checks it against its passage.
 """
@@ -22,12 +27,14 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from retrieval.question import AnswerType, QuestionAnalysis
 
 CACHE_SIZE = 2_000  # sentences built, kept per (question, span): a repeated question is not parsed again
 MAX_TOKENS = 25  # longer questions have clauses this does not read
+ROUND_NUMBERS = frozenset("tens dozens scores hundreds thousands millions billions".split())
 WH_WORDS = frozenset({"who", "whom", "what", "which", "how", "when", "where"})
 AUXILIARIES = frozenset({"be", "have", "do", "will", "would", "can", "could", "shall", "should", "may", "might", "must"})
 FINITE_TAGS = frozenset({"VBD", "VBZ", "VBP", "MD"})
@@ -150,13 +157,25 @@ def _capitalise(text: str) -> str:
     return text if text[1:2].isupper() else text[:1].upper() + text[1:]
 
 
+@dataclass(frozen=True)
+class Built:
+    """A statement built from a question: its text, the lemma of its main verb, and the role the
+    span has: "nsubj" / "nsubjpass" (the subject, active or passive), "object" or "adjunct"
+    (when, where)."""
+
+    text: str
+    verb: str
+    role: str
+
+
 def build(
     question: QuestionAnalysis, doc: Any, span: str, irregular: Mapping[str, str]
-) -> str | None:
+) -> Built | None:
     """Return the statement that answers `question` with `span`, without final punctuation
-    ("Roger Federer won the Australian Open"), or None when it cannot be built safely (see the
-    module docstring). `doc` is spaCy's parse of the question (tags, dependencies, lemmas);
-    `irregular` maps base verbs to their past tense (`past_forms`)."""
+    ("Roger Federer won the Australian Open"), with the verb and the role the span has in it, or
+    None when it cannot be built safely (see the module docstring). `doc` is spaCy's parse of the
+    question (tags, dependencies, lemmas); `irregular` maps base verbs to their past tense
+    (`past_forms`)."""
     if not span.strip() or len(question.parts) > 1 or BAD_CHARACTERS.search(question.text):
         return None
     tokens = [t for t in doc if not t.is_space]
@@ -185,7 +204,8 @@ def build(
     if wh == "how" and tokens[1].lower_ == "many":
         head = focus[-1].lower_
         if head not in span.lower():  # "200" -> "200 jobs"; "200 jobs" stays as it is
-            answer = f"{span} {_text(focus)}"
+            of = " of" if span.split()[-1].lower() in ROUND_NUMBERS else ""  # "thousands of hunt meets"
+            answer = f"{span}{of} {_text(focus)}"
     elif wh == "how" and question.answer_type is not AnswerType.MONEY and focus:
         return None  # "How much oil ...": the span may or may not carry its unit
     kind = question.answer_type
@@ -198,7 +218,14 @@ def build(
     if first.tag_ in FINITE_TAGS and not inverted:
         if wh in ("when", "where"):
             return None
-        return f"{_capitalise(answer)} {_text(rest)}"
+        group = 1
+        while group < len(rest) and rest[group].tag_ in VERB_TAGS:
+            group += 1
+        main = rest[group - 1]
+        passive = main.tag_ == "VBN" and any(t.lemma_ == "be" for t in rest[: group - 1])
+        if main.lemma_ == "be":
+            return None  # "Who is the boss?": a copula says too little to check (see `stated_by`)
+        return Built(f"{_capitalise(answer)} {_text(rest)}", main.lemma_.lower(), "nsubjpass" if passive else "nsubj")
     if not inverted:
         return None
     # An inverted question: "[did] [Google] [pay] [for YouTube]", "[was] [X] [sold] [for]".
@@ -209,12 +236,7 @@ def build(
     if not subject or any(t.tag_ not in NOUN_PHRASE_TAGS for t in subject) or subject[-1].tag_ in ("IN", "CC", "DT"):
         return None
     if verb_at is None:  # "When is the final?", "Who was the winner?": a copula
-        if aux.lemma_ != "be" or wh in ("where",):
-            return None
-        placed = date_phrase(span) if wh == "when" else answer
-        if placed is None:
-            return None
-        return f"{_capitalise(_text(subject))} {aux.lower_} {placed}"
+        return None
     group_end = verb_at + 1
     while group_end < len(rest) and rest[group_end].tag_ in VERB_TAGS:
         group_end += 1
@@ -242,18 +264,49 @@ def build(
     stranded = bool(tail) and tail[-1].tag_ in PREPOSITION_TAGS
     before = f"{_capitalise(_text(subject))} {verbs}"
     after = _text(tail)
+    verb = main.lemma_.lower()
     if wh == "when":
         placed = date_phrase(span) if kind is AnswerType.DATE and not stranded else None
-        return None if placed is None else " ".join(p for p in (before, after, placed) if p)
+        return None if placed is None else Built(" ".join(p for p in (before, after, placed) if p), verb, "adjunct")
     if wh == "where":
         if stranded:
-            return f"{before} {after} {answer}"
-        if main.lemma_.lower() in MOTION_VERBS:
+            return Built(f"{before} {after} {answer}", verb, "adjunct")
+        if verb in MOTION_VERBS:
             return None
-        return " ".join(p for p in (before, after, f"in {answer}") if p)
+        return Built(" ".join(p for p in (before, after, f"in {answer}") if p), verb, "adjunct")
     if stranded:  # "How much was X sold for?" -> "X was sold for $800m"
-        return f"{before} {after} {answer}"
-    return " ".join(p for p in (before, answer, after) if p)
+        return Built(f"{before} {after} {answer}", verb, "object")
+    return Built(" ".join(p for p in (before, answer, after) if p), verb, "object")
+
+
+SUBJECT_DEPS = frozenset({"nsubj", "nsubjpass", "csubj", "csubjpass", "expl"})
+HOPS = 3  # "$800m" -> "for" -> "sold"; "600" -> "schools" -> "signed"
+
+
+def stated_by(built: Built, doc: Any, start: int, end: int) -> bool:
+    """True when the parse `doc` of the passage sentence that holds the span (at character
+    offsets `start`, `end` in it) has the span where the built sentence puts it: within a few
+    dependency arcs below a verb of the question's verb's lemma, as its subject (active or
+    passive, as in the question) for a subject question, not as its subject for an object
+    question. So "Turkey's Everasia is reported by Reuters to have won ..." does not make
+    "Reuters was reported to have won ...", nor "Nintendo has sold almost 4m DS consoles"
+    "... had racked up almost 4m advance orders"."""
+    inside = [t for t in doc if t.idx >= start and t.idx + len(t.text) <= end]
+    indices = {t.i for t in inside}
+    heads = [t for t in inside if t.head.i not in indices or t.head.i == t.i]
+    if not heads:
+        return False
+    child = heads[0]
+    for _ in range(HOPS):
+        parent = child.head
+        if parent.i == child.i:
+            return False
+        if parent.lemma_.lower() == built.verb and parent.pos_ in ("VERB", "AUX"):
+            if built.role == "object":
+                return child.dep_ not in SUBJECT_DEPS
+            return built.role == "adjunct" or child.dep_ == built.role
+        child = parent
+    return False
 
 
 class AnswerSentences:
@@ -264,11 +317,11 @@ class AnswerSentences:
         self.analyser = analyser
         self.cache_size = cache_size
         self._pasts: dict[str, str] | None = None
-        self._built: OrderedDict[tuple[str, str], str | None] = OrderedDict()
+        self._built: OrderedDict[tuple[str, str], Built | None] = OrderedDict()
         self._lock = threading.Lock()
 
-    def build(self, question: QuestionAnalysis, span: str) -> str | None:
-        """Return the sentence that answers `question` with `span` (see `build`), or None.
+    def build(self, question: QuestionAnalysis, span: str) -> Built | None:
+        """Return the statement that answers `question` with `span` (see `build`), or None.
         Blocking: parses the question (once: a repeated question and span come from a cache).
         Raises OSError when the spaCy model is not installed."""
         key = (question.text, span)
@@ -278,9 +331,18 @@ class AnswerSentences:
                 return self._built[key]
         if self._pasts is None:
             self._pasts = self.analyser.verb_pasts()
-        sentence = build(question, self.analyser.parse(question.text), span, self._pasts)
+        built = build(question, self.analyser.parse(question.text), span, self._pasts)
         with self._lock:
-            self._built[key] = sentence
+            self._built[key] = built
             while len(self._built) > self.cache_size:
                 self._built.popitem(last=False)
-        return sentence
+        return built
+
+    def stated(self, question: QuestionAnalysis, span: str, sentence: str, start: int) -> str | None:
+        """Return the built statement when the passage `sentence`, which holds `span` at
+        character `start`, states it (`stated_by`), else None. Blocking: parses the question and
+        the sentence."""
+        built = self.build(question, span)
+        if built is None or sentence[start : start + len(span)] != span:
+            return None
+        return built.text if stated_by(built, self.analyser.parse(sentence), start, start + len(span)) else None

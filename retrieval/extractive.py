@@ -345,6 +345,15 @@ class ExtractiveAnswerer(WholeAnswerer):
             return None
         return self.reader.read(evidence.question, evidence.passages, evidence)
 
+    def _statement(self, evidence: Evidence, reading: Reading, short: Candidate) -> str | None:
+        """The short answer in a sentence built from the question, when the passage sentence
+        holding it says so (`AnswerSentences.stated`), else None."""
+        text = evidence.passages[short.passage_index].text
+        begins = text.rfind(short.sentence, 0, short.start + 1)
+        if begins < 0 or begins + len(short.sentence) < short.end:
+            return None
+        return self.sentences.stated(reading.question, short.text, short.sentence, short.start - begins)
+
     def from_evidence(self, evidence: Evidence, *, notice: str = "", reading: Reading | None = None) -> Answer:
         """Return the extractive answer for already scored sentences (`reading`: the reader's,
         when already made). Blocking briefly: nothing is embedded, spaCy may run."""
@@ -359,7 +368,7 @@ class ExtractiveAnswerer(WholeAnswerer):
         short = lead(evidence, reading, select_sentences(evidence, anchor)) if reading is not None else None
         stated = ""
         if short is not None and reading is not None:
-            stated = stated_lead(evidence, short, self.sentences.build(reading.question, short.text))
+            stated = stated_lead(evidence, short, self._statement(evidence, reading, short))
         text = compose_extractive(evidence, short, anchor, stated=stated)
         answer = finish(question, text, score, evidence.passages, answerer=self.name)
         if answer is None:  # cannot happen for quoted sentences; abstain rather than show nothing
