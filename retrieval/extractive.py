@@ -349,7 +349,7 @@ class ExtractiveAnswerer(WholeAnswerer):
         """The short answer in a sentence built from the question, when the passage sentence
         holding it says so (`AnswerSentences.stated`), else None."""
         text = evidence.passages[short.passage_index].text
-        begins = text.rfind(short.sentence, 0, short.start + 1)
+        begins = text.rfind(short.sentence, 0, short.start + len(short.sentence))  # starts at or before the span
         if begins < 0 or begins + len(short.sentence) < short.end:
             return None
         return self.sentences.stated(reading.question, short.text, short.sentence, short.start - begins)
