@@ -345,4 +345,8 @@ class AnswerSentences:
         built = self.build(question, span)
         if built is None or sentence[start : start + len(span)] != span:
             return None
+        # The statement repeats the question's years and numbers: the sentence must give them too
+        # ("won the 2022 NHL Stanley Cup Finals" is not "won the Stanley Cup in 2019").
+        if any(n not in sentence for n in (*question.years, *question.numbers)):
+            return None
         return built.text if stated_by(built, self.analyser.parse(sentence), start, start + len(span)) else None

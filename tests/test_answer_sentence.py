@@ -101,6 +101,13 @@ def test_a_question_it_cannot_turn_safely_gives_no_sentence(sentences: AnswerSen
             "Since going on sale in Japan and the US at the end of 2004, Nintendo has sold almost 4m DS consoles.",
             None,
         ),
+        (  # cnn-rtqa dev: another year's final
+            "Which team won the 2022 NHL Stanley Cup Finals?",
+            "the St. Louis Blues",
+            "Their nine road wins set a franchise record, most recently coming when the St. Louis Blues won the "
+            "Stanley Cup in 2019.",
+            None,
+        ),
         (  # the court ruled on his death; it did not hold him
             "Which army regiment was holding Iraqi hotel worker Baha Mousa when he died in custody in Basra?",
             "The High Court",
