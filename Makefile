@@ -49,6 +49,7 @@ eval: $(STAMP)
 	  $(BIN)/newsbot eval --store data/eval-store --questions ../shared/data/cnn-rtqa/dev.jsonl --retriever $$r --json bench/results/eval-cnn-$$r.json; \
 	done
 	$(PY) bench/abstention.py --store data/eval-store --json bench/results/abstention.json
+	$(PY) bench/answer_time.py --store data/eval-store --questions ../shared/data/bbc-qa/dev.jsonl --json bench/results/answer-time.json
 
 # Fits the abstention policy (retrieval/data/abstention.json) over the store `make eval` builds;
 # the retrieved passages are cached in data/calib-cache.json (delete it after re-ingesting).

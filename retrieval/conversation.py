@@ -322,6 +322,7 @@ class ConversationEngine:
             filters=filters,
             tokens=q_tokens + s_tokens + a_tokens,
             sources=list(dict.fromkeys(c.passage.source_id for c in answer.citations)),
+            short_answer=answer.short_answer,
         )
 
 

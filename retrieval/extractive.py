@@ -6,7 +6,9 @@ shares: the `Answerer` protocol, the abstention answer and `finish` (verificatio
 (`retrieval.reader`), asks the abstention policy (`retrieval.policy`) whether the evidence is
 good enough, and quotes the best sentences, each with its `[n]`. When the reader is confident
 (a span of the asked type, stated rather than announced, in one of the quoted sentences) the
-answer leads with that span and its citation ("Roger Federer [1].") on a line of its own.
+answer leads with that span and its citation on a line of its own: in a sentence built from the
+question when one can be built safely ("Roger Federer won the Australian Open [1].",
+`retrieval.answer_sentence`), else the span alone ("Roger Federer [1].").
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Protocol, runtime_checkable
 
 from langchain_core.embeddings import Embeddings
 
-from retrieval.citations import verify
+from retrieval.answer_sentence import AnswerSentences
+from retrieval.citations import normalize, supporting_span, verify
 from retrieval.evidence import Evidence, ScoredSentence, SentenceScorer, dot
 from retrieval.models import Answer, Passage
 from retrieval.policy import AbstentionPolicy
@@ -140,10 +143,13 @@ def _with_marker(sentence: str, n: int) -> str:
     return f"{sentence} [{n}]" + ("" if ENDS_SENTENCE.search(sentence) else ".")
 
 
-def compose_extractive(evidence: Evidence, short: Candidate | None = None, anchor: Candidate | None = None) -> str:
+def compose_extractive(
+    evidence: Evidence, short: Candidate | None = None, anchor: Candidate | None = None, *, stated: str = ""
+) -> str:
     """Return the extractive answer text, with `[k]` = `evidence.passages[k-1]` (unverified):
-    the short answer `short` (see `lead`) on a line of its own when given, then the quoted
-    sentences, the one that holds the short answer first."""
+    the short answer `short` (see `lead`) on a line of its own when given, as the sentence
+    `stated` when given (see `stated_lead`), then the quoted sentences, the one that holds the
+    short answer first."""
     chosen = select_sentences(evidence, anchor)
     # Sentences of one passage read in the article's order, passages in order of first choice;
     # the short answer's sentence goes first, so that its fact is what is read first.
@@ -152,7 +158,7 @@ def compose_extractive(evidence: Evidence, short: Candidate | None = None, ancho
         first_choice.setdefault(sentence.passage_index, rank)
     chosen.sort(key=lambda s: (not _holds(s, short), first_choice[s.passage_index], s.start))
     body = " ".join(_with_marker(BULLET.sub("", s.text), s.passage_index + 1) for s in chosen)
-    return f"{_with_marker(short.text, short.passage_index + 1)}\n{body}" if short else body
+    return f"{_with_marker(stated or short.text, short.passage_index + 1)}\n{body}" if short else body
 
 
 def _holds(sentence: ScoredSentence, short: Candidate | None) -> bool:
@@ -185,6 +191,28 @@ def lead(evidence: Evidence, reading: Reading, chosen: Sequence[ScoredSentence])
     if evidence.passages[short.passage_index].text[short.start : short.end] != short.text:
         return None
     return short if any(_holds(s, short) for s in chosen) else None
+
+
+def stated_lead(evidence: Evidence, short: Candidate, sentence: str | None) -> str:
+    """Return `sentence` (the short answer put in a sentence built from the question) when the
+    answer may lead with it, else "" (lead with the span alone).
+
+    The built sentence adds no claim of its own: it carries the span verbatim (only its first
+    letter may be capitalised) and the question's words. It must pass `verify` whole, cited to
+    the span's passage, and `verify` must rest it on the sentence that holds the span (so the
+    citation's quote is the sentence stating the span, as for the span alone)."""
+    if not sentence:
+        return ""
+    if normalize(short.text) not in normalize(sentence):
+        return ""
+    passage = evidence.passages[short.passage_index]
+    start, end = supporting_span(passage.text, sentence)
+    if not (start <= short.start and short.end <= end):
+        return ""
+    checked = verify(_with_marker(sentence + ".", short.passage_index + 1), evidence.passages)
+    if checked.problems or checked.dropped_sentences or not checked.supported:
+        return ""
+    return sentence + "."
 
 
 # --- the answers every answerer gives -------------------------------------------------------
@@ -305,6 +333,7 @@ class ExtractiveAnswerer(WholeAnswerer):
         self.policy = policy or AbstentionPolicy.from_settings(settings)
         self.reader = reader or Reader()
         self.scorer = SentenceScorer(embeddings)
+        self.sentences = AnswerSentences(self.reader.analyser)
 
     def _answer(self, question: str, passages: Sequence[Passage]) -> Answer:
         return self.from_evidence(self.scorer.score(question, passages))
@@ -315,6 +344,15 @@ class ExtractiveAnswerer(WholeAnswerer):
         if not evidence.sentences or not evidence.question.strip():
             return None
         return self.reader.read(evidence.question, evidence.passages, evidence)
+
+    def _statement(self, evidence: Evidence, reading: Reading, short: Candidate) -> str | None:
+        """The short answer in a sentence built from the question, when the passage sentence
+        holding it says so (`AnswerSentences.stated`), else None."""
+        text = evidence.passages[short.passage_index].text
+        begins = text.rfind(short.sentence, 0, short.start + len(short.sentence))  # starts at or before the span
+        if begins < 0 or begins + len(short.sentence) < short.end:
+            return None
+        return self.sentences.stated(reading.question, short.text, short.sentence, short.start - begins)
 
     def from_evidence(self, evidence: Evidence, *, notice: str = "", reading: Reading | None = None) -> Answer:
         """Return the extractive answer for already scored sentences (`reading`: the reader's,
@@ -328,7 +366,10 @@ class ExtractiveAnswerer(WholeAnswerer):
             return abstention(question, evidence, score, answerer=self.name, notice=notice, features=features)
         anchor = _anchor(reading)
         short = lead(evidence, reading, select_sentences(evidence, anchor)) if reading is not None else None
-        text = compose_extractive(evidence, short, anchor)
+        stated = ""
+        if short is not None and reading is not None:
+            stated = stated_lead(evidence, short, self._statement(evidence, reading, short))
+        text = compose_extractive(evidence, short, anchor, stated=stated)
         answer = finish(question, text, score, evidence.passages, answerer=self.name)
         if answer is None:  # cannot happen for quoted sentences; abstain rather than show nothing
             log.warning("extractive answer failed verification for %r", question)

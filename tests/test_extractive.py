@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from retrieval.citations import strip_markers
+from retrieval.citations import audit, strip_markers
 from retrieval.extractive import NOT_COVERED, Answerer, ExtractiveAnswerer
 from retrieval.models import Answer, Passage
 from retrieval.settings import Settings
@@ -203,20 +203,33 @@ UKRAINE = ("business/136", "business/217", "business/197")
 
 
 @pytest.mark.parametrize(
-    ("question", "short", "article"),
+    ("question", "short", "lead", "article"),
     [
-        ("How much was the Ukrainian steelworks Krivorizhstal sold for?", "$800m", "business/197"),
-        ("How many firms may have their privatisations reviewed in Ukraine?", "as many as 3,000", "business/217"),
+        (
+            "How much was the Ukrainian steelworks Krivorizhstal sold for?",
+            "$800m",
+            "The Ukrainian steelworks Krivorizhstal was sold for $800m [1].",
+            "business/197",
+        ),
+        (
+            "How many firms may have their privatisations reviewed in Ukraine?",
+            "as many as 3,000",
+            "As many as 3,000 firms may have their privatisations reviewed in Ukraine [1].",
+            "business/217",
+        ),
     ],
 )
 async def test_an_answer_quotes_one_article_starting_with_the_sentence_of_its_short_answer(
-    extractive: ExtractiveAnswerer, question: str, short: str, article: str
+    extractive: ExtractiveAnswerer, question: str, short: str, lead: str, article: str
 ) -> None:
     # Quoting the best sentence of each of two articles cited both, and the sentence stating the
-    # asked figure came last.
+    # asked figure came last. The short answer leads in a sentence built from the question.
     answer = await extractive.answer(question, pool(*UKRAINE))
     assert not answer.abstained
     assert {c.passage.source_id for c in answer.citations} == {article}
-    lead, _, quoted = answer.text.partition("\n")
-    assert lead == f"{short} [1]."
+    first, _, quoted = answer.text.partition("\n")
+    assert first == lead
+    assert answer.short_answer == short
     assert short in sentences_of(answer.model_copy(update={"text": quoted}))[0]
+    # The citation rests on the passage sentence that states the span, not on the built one.
+    assert short in answer.citations[0].quote and audit(answer) == []
