@@ -112,7 +112,7 @@ class ConversationEngine:
         fallback = answerer if isinstance(answerer, ExtractiveAnswerer) else getattr(answerer, "extractive", None)
         self.fallback: ExtractiveAnswerer = fallback or ExtractiveAnswerer(settings, embeddings)
         self.timeline = TimelineAnswerer(self.fallback.scorer, self.fallback.policy, answerer=answerer)
-        self.disagreements = DisagreementFinder(self.fallback.scorer)
+        self.disagreements = DisagreementFinder(self.fallback.scorer, self.fallback.reader.analyser)
         self.chat_model = chat_model
         self.today = today
         self.history: HistoryStore = history or InMemoryHistory(settings.history_tokens)

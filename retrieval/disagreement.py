@@ -28,6 +28,9 @@ from datetime import datetime, timezone
 from retrieval.evidence import ScoredSentence, SentenceScorer
 from retrieval.models import Answer, Citation, Passage
 from retrieval.question import AnswerType, analyse
+from retrieval.roles import DIFFERENT_PEOPLE, RoleFinder
+from retrieval.roles import render as render_roles
+from retrieval.sentence_analysis import SentenceAnalyser
 from retrieval.text import SMALL_NUMBERS, STOPWORDS, format_date, stem_words, terms
 
 log = logging.getLogger(__name__)
@@ -51,7 +54,7 @@ SUBJECT_WINDOW = 12  # words either side that say what a figure is a figure of (
 
 DIFFERENT = "The articles give different figures, newest first: "
 UPDATED = "The figure was updated: "
-REPORT_OPENINGS = (DIFFERENT, UPDATED)  # how an answer that shows a disagreement starts
+REPORT_OPENINGS = (DIFFERENT, UPDATED, DIFFERENT_PEOPLE)  # how an answer that shows a disagreement starts
 
 _SCALES = {"thousand": 1e3, "k": 1e3, "million": 1e6, "m": 1e6, "mn": 1e6, "billion": 1e9, "bn": 1e9, "trillion": 1e12, "tn": 1e12}
 _WORD_NUMBERS = {word: value for value, word in SMALL_NUMBERS.items() if value >= 2}
@@ -199,10 +202,13 @@ class Disagreement:
 
 
 class DisagreementFinder:
-    """Finds the passages' different figures for what a question asks, and shows them."""
+    """Finds the passages' different figures for what a question asks, and shows them; with
+    `analyser` (spaCy), also the different people they name for the role a "who" question asks
+    about (`retrieval.roles`)."""
 
-    def __init__(self, scorer: SentenceScorer) -> None:
+    def __init__(self, scorer: SentenceScorer, analyser: SentenceAnalyser | None = None) -> None:
         self.scorer = scorer
+        self.roles = RoleFinder(scorer, analyser) if analyser is not None else None
 
     def find(self, question: str, passages: Sequence[Passage]) -> Disagreement | None:
         """Return the different figures the passages give for the quantity `question` asks for,
@@ -258,20 +264,29 @@ class DisagreementFinder:
         (its citations extended), or `answer` itself when there is none."""
         if answer.abstained:
             return answer
-        found = self.find(answer.standalone_question or answer.question, passages)
-        if found is None:
+        question = answer.standalone_question or answer.question
+        found = self.find(question, passages)
+        named = self.roles.find(question, passages) if found is None and self.roles is not None else None
+        if found is None and named is None:
             return answer
         numbers = {c.passage.chunk_id: c.n for c in answer.citations}
         citations = list(answer.citations)
 
-        def cite(figure: Figure) -> int:
-            n = numbers.get(figure.passage.chunk_id)
+        def cite_passage(passage: Passage, quote: str) -> int:
+            n = numbers.get(passage.chunk_id)
             if n is None:
-                n = numbers[figure.passage.chunk_id] = len(citations) + 1
-                citations.append(Citation(n=n, passage=figure.passage, quote=figure.sentence.text))
+                n = numbers[passage.chunk_id] = len(citations) + 1
+                citations.append(Citation(n=n, passage=passage, quote=quote))
             return n
 
-        line = render(found, cite)
+        def cite(figure: Figure) -> int:
+            return cite_passage(figure.passage, figure.sentence.text)
+
+        if found is not None:
+            line = render(found, cite)
+        else:
+            assert named is not None
+            line = render_roles(named, cite_passage)
         log.info("disagreement for %r: %s", answer.question, line)
         dates = [c.passage.published_at.date() for c in citations if c.passage.published_at]
         return answer.model_copy(
