@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 # A sentence names someone for the role when it scores at least this share of the best sentence's
 # relevance: the figures' ratio (`retrieval.disagreement.RELEVANT_RATIO`), not fitted for names.
 RELEVANT_RATIO = 0.6
-ROLE_WINDOW = 6  # words between a name and the role noun or verb ("Robert Prevost was elected pope")
+ROLE_WINDOW = 6  # at most this many words between a name and the role noun or verb minus one ("Robert Prevost was elected pope")
 MAX_SHOWN = 4  # people listed
 MAX_SPAN_DAYS = 180  # articles further apart speak of different moments (as for figures)
 
@@ -71,6 +71,10 @@ PREDICATES: dict[str, frozenset[str]] = {
         "head": "head heads headed",
     }.items()
 }
+# Verbs whose subject appoints rather than holds ("Chelsea named Maresca"), and the words that
+# make a name before them the one appointed ("Maresca was named").
+_APPOINTING = frozenset(stem_words("name named appoint appointed elect elected chosen choose chose pick picked select selected hire hired".split()))
+_PASSIVE = frozenset("was were is are be been being".split())
 # What may stand between "who" and the role or verb: "who will be the next", "who has been".
 _BEFORE_ROLE = frozenset(
     """is was will would be been has have had became becomes become the a new next current incoming
@@ -217,21 +221,31 @@ class RoleFinder:
 
 def _near_role(text: str, people: list[str], roles: frozenset[str]) -> list[str]:
     """The names among `people` (as they stand in `text`) within `ROLE_WINDOW` words of a word
-    of `roles`, nearest first."""
-    words = list(_WORD.finditer(text))
-    stems = stem_words([w.group(0).lower() for w in words])
+    of `roles`, nearest first. No other capitalised word may stand between the name and the role
+    word ("Donald Trump tapped Musk to lead" names Musk, not Trump), and a name before a verb of
+    appointing must be its passive subject ("Maresca was named", not "Chelsea named")."""
+    words = [w.group(0) for w in _WORD.finditer(text)]
+    starts = [w.start() for w in _WORD.finditer(text)]
+    stems = stem_words([w.lower() for w in words])
     role_at = [i for i, s in enumerate(stems) if s in roles]
     if not role_at:
         return []
     found: list[tuple[int, str]] = []
     for name in dict.fromkeys(people):
         start = text.find(name)
-        inside = [i for i, w in enumerate(words) if start <= w.start() < start + len(name)]
-        if not inside or _name_words(name) == []:
+        inside = [i for i, at in enumerate(starts) if start <= at < start + len(name)]
+        if not inside or not _name_words(name):
             continue
-        gap = min(max(r - inside[-1], inside[0] - r) for r in role_at)
-        if 0 < gap <= ROLE_WINDOW:
-            found.append((gap, name))
+        gaps = []
+        for r in role_at:
+            between = words[inside[-1] + 1 : r] if r > inside[-1] else words[r + 1 : inside[0]]
+            if r in inside or len(between) >= ROLE_WINDOW or any(w[0].isupper() for w in between):
+                continue
+            if r > inside[-1] and stems[r] in _APPOINTING and words[r - 1].lower() not in _PASSIVE:
+                continue
+            gaps.append(len(between))
+        if gaps:
+            found.append((min(gaps), name))
     return [name for _, name in sorted(found)]
 
 

@@ -91,3 +91,15 @@ def test_role_terms_read_the_role_or_the_verb_of_the_question() -> None:
     assert "leader" in role_terms("Who will lead the Vatican?")
     assert role_terms("Who bought Skype?") == set() and role_terms("Who is the man behind the bid?") == set()
     assert same_person("Prevost", "Cardinal Robert Prevost") and not same_person("Robert Prevost", "Pietro Parolin")
+
+
+def test_the_one_who_appoints_is_not_named_for_the_role(role_finder: DisagreementFinder) -> None:
+    """From real USA Today articles of February 2025: Trump tapped Musk, Musk leads."""
+    question = "Who will lead the Department of Government Efficiency?"
+    passages = [
+        dated("usat/1", "USA Today", 2, 16, "The Department of Government Efficiency, led by Elon Musk, has been tearing through federal agencies."),
+        dated("usat/2", "USA Today", 2, 3, "President Donald Trump previously tapped Musk to lead his Department of Government Efficiency, "
+              "but the tech billionaire was not technically a federal employee."),
+    ]
+    answer = annotate(role_finder, question, passages)
+    assert "different people" not in answer.text and len(answer.citations) == 1
