@@ -9,7 +9,8 @@ outlet, date and citation of the newest article that names them:
     The articles name different people, newest first: USA Today, 8 May 2025: Robert Prevost [2];
     CNN, 1 May 2025: Pietro Parolin [1].
 
-A person is named for the role when spaCy finds them (PERSON) within `ROLE_WINDOW` words of the
+A person is named for the role when spaCy finds their full name (PERSON, two capitalised words
+past any title: "Enzo Maresca", "Leo XIV") within `ROLE_WINDOW` words of the
 role noun or the question's verb ("named", "elected", "replaced"...) in a sentence nearly as
 relevant as the best one that states it: a sentence that announces or speculates ("could be
 named", "is tipped to", "is expected to", "a leading candidate") names no one. Two names are the
@@ -84,7 +85,7 @@ _BEFORE_ROLE = frozenset(
 SPECULATION = re.compile(
     r"\b(?:tipped|touted|could|may|might|would|favou?rites?|front-?runners?|candidates?|contenders?|"
     r"rumou?red|linked with|considered|possible|potential|likely|shortlist(?:ed)?|reportedly|odds|"
-    r"in the running|if)\b",
+    r"in the running|eligible|if)\b",
     re.I,
 )
 # Words before a name that say what someone is, not who: "Cardinal Robert Prevost".
@@ -94,6 +95,7 @@ _TITLES = frozenset(
     general gen rep sen judge justice""".split()
 )
 _WORD = re.compile(r"[A-Za-z][\w'’-]*")
+_YEAR = re.compile(r"(?<![\d£$€.,])(?:1[0-9]|20)\d\d(?![\d%])")
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,8 @@ class RoleFinder:
             if not near:
                 continue
             passage = passages[sentence.passage_index]
+            if _of_another_year(sentence.text, passage):
+                continue  # "the 2013 conclave that elected Francis": a past holder
             known = per_article.get(passage.source_id)
             if known is None:
                 per_article[passage.source_id] = Naming(near[0], tuple(near), sentence, passage)
@@ -227,15 +231,19 @@ def _near_role(text: str, people: list[str], roles: frozenset[str]) -> list[str]
     words = [w.group(0) for w in _WORD.finditer(text)]
     starts = [w.start() for w in _WORD.finditer(text)]
     stems = stem_words([w.lower() for w in words])
-    role_at = [i for i, s in enumerate(stems) if s in roles]
+    # A capitalised role word before a name is that one's title ("the soul of Pope Francis").
+    role_at = [
+        i for i, s in enumerate(stems)
+        if s in roles and not (words[i][0].isupper() and i + 1 < len(words) and words[i + 1][0].isupper())
+    ]
     if not role_at:
         return []
     found: list[tuple[int, str]] = []
     for name in dict.fromkeys(people):
         start = text.find(name)
         inside = [i for i, at in enumerate(starts) if start <= at < start + len(name)]
-        if not inside or not _name_words(name):
-            continue
+        if not inside or sum(w[0].isupper() and w.lower() not in _TITLES for w in _WORD.findall(name)) < 2:
+            continue  # a full name only: "Jesus", "Francis" or spaCy's PERSON "pope" may be anyone
         gaps = []
         for r in role_at:
             between = words[inside[-1] + 1 : r] if r > inside[-1] else words[r + 1 : inside[0]]
@@ -247,6 +255,12 @@ def _near_role(text: str, people: list[str], roles: frozenset[str]) -> list[str]
         if gaps:
             found.append((min(gaps), name))
     return [name for _, name in sorted(found)]
+
+
+def _of_another_year(text: str, passage: Passage) -> bool:
+    """True when `text` names a year other than its article's: it tells of an earlier holder."""
+    published = passage.published_at
+    return any(published is None or int(year) != published.year for year in _YEAR.findall(text))
 
 
 def _names_present(names: Sequence[str], text: str) -> bool:

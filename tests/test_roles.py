@@ -57,11 +57,13 @@ def test_two_outlets_naming_different_people_are_shown_newest_first(role_finder:
 
 def test_the_same_person_under_a_longer_name_is_no_disagreement(role_finder: DisagreementFinder) -> None:
     passages = [
-        dated("bbc/1", "BBC", 6, 2, "Chelsea named Maresca as their new head coach on Monday, the club said."),
-        dated("cnn/1", "CNN", 6, 4, "Chelsea have appointed Italian Enzo Maresca as head coach on a five-year contract."),
+        dated("usat/1", "USA Today", 5, 8, "Cardinal Robert Prevost was elected pope on Thursday by the cardinals in the Sistine Chapel."),
+        dated("cnn/1", "CNN", 5, 9, "Robert Francis Prevost was elected pope after four ballots, the Vatican said."),
     ]
-    assert role_finder.annotate(Answer(question=COACH, text="x [1].", citations=[Citation(n=1, passage=passages[0], quote="x")]),
-                                passages).text == "x [1]."
+    answer = annotate(role_finder, "Who was elected pope?", passages)
+    assert "different people" not in answer.text and len(answer.citations) == 1
+    other = [passages[0], dated("cnn/1", "CNN", 5, 9, "Pietro Parolin was elected pope after four ballots, the Vatican said.")]
+    assert "different people" in annotate(role_finder, "Who was elected pope?", other).text, "a different name is reported"
 
 
 def test_a_sentence_that_only_speculates_names_no_one(role_finder: DisagreementFinder) -> None:
@@ -100,6 +102,17 @@ def test_the_one_who_appoints_is_not_named_for_the_role(role_finder: Disagreemen
         dated("usat/1", "USA Today", 2, 16, "The Department of Government Efficiency, led by Elon Musk, has been tearing through federal agencies."),
         dated("usat/2", "USA Today", 2, 3, "President Donald Trump previously tapped Musk to lead his Department of Government Efficiency, "
               "but the tech billionaire was not technically a federal employee."),
+    ]
+    answer = annotate(role_finder, question, passages)
+    assert "different people" not in answer.text and len(answer.citations) == 1
+
+
+def test_a_holder_of_another_year_is_no_disagreement(role_finder: DisagreementFinder) -> None:
+    """From real USA Today articles of 2025: the 2013 conclave elected Francis, this one Prevost."""
+    question = "Who was elected pope?"
+    passages = [
+        dated("usat/1", "USA Today", 5, 8, "Cardinal Robert Prevost was elected pope on Thursday by the cardinals in the Sistine Chapel."),
+        dated("usat/2", "USA Today", 5, 7, "A record 133 cardinals were casting votes, up from 115 for the 2013 conclave that elected Francis."),
     ]
     answer = annotate(role_finder, question, passages)
     assert "different people" not in answer.text and len(answer.citations) == 1
