@@ -108,11 +108,11 @@ def test_the_one_who_appoints_is_not_named_for_the_role(role_finder: Disagreemen
 
 
 def test_a_holder_of_another_year_is_no_disagreement(role_finder: DisagreementFinder) -> None:
-    """From real USA Today articles of 2025: the 2013 conclave elected Francis, this one Prevost."""
+    """As in the real USA Today conclave articles of 2025, which recall the 2013 conclave."""
     question = "Who was elected pope?"
     passages = [
         dated("usat/1", "USA Today", 5, 8, "Cardinal Robert Prevost was elected pope on Thursday by the cardinals in the Sistine Chapel."),
-        dated("usat/2", "USA Today", 5, 7, "A record 133 cardinals were casting votes, up from 115 for the 2013 conclave that elected Francis."),
+        dated("usat/2", "USA Today", 5, 7, "The 2013 conclave elected Jorge Mario Bergoglio pope after five ballots, the Vatican said."),
     ]
     answer = annotate(role_finder, question, passages)
     assert "different people" not in answer.text and len(answer.citations) == 1
