@@ -66,13 +66,14 @@ from retrieval.evidence import (  # noqa: E402
     ScoredSentence,
     SentenceScorer,
     entity_coverage,
+    lexical_overlaps,
     missing_numbers,
 )
 from retrieval.extractive import NOT_COVERED, compose_extractive  # noqa: E402
 from retrieval.models import Passage  # noqa: E402
 from retrieval.policy import evidence_features, policy_features  # noqa: E402
 from retrieval.reader import Reader  # noqa: E402
-from retrieval.text import split_sentences, terms  # noqa: E402
+from retrieval.text import split_sentences  # noqa: E402
 
 log = logging.getLogger("calibrate")
 
@@ -221,15 +222,8 @@ def near_miss_of(item: dict[str, Any]) -> dict[str, Any] | None:
         return None
     question = item["standalone"]
     every = [text for _, _, _, text in SentenceScorer._candidates(cut)]
-    q_terms = set(terms(question))
-    sentence_terms = [set(terms(t)) for t in every]
-    n = len(every)
-    idf = {t: math.log((n + 1) / (sum(t in st for st in sentence_terms) + 0.5)) for t in q_terms}
-    total = sum(idf.values())
     sentences = []
-    for s in kept:
-        st = set(terms(s["text"]))
-        lexical = sum(idf[t] for t in q_terms & st) / total if total > 0 else 0.0
+    for s, lexical in zip(kept, lexical_overlaps(question, [s["text"] for s in kept], among=every)):
         relevance = DENSE_WEIGHT * s["dense"] + LEXICAL_WEIGHT * lexical
         start = cut[s["passage_index"]].text.find(s["text"])
         sentences.append({

@@ -133,15 +133,9 @@ class SentenceScorer:
         vectors = self.sentences.embed(texts, self.embeddings.embed_documents)
         query = unit(self.embeddings.embed_query(question))
         vectors = [unit(v) for v in vectors]
-        q_terms = set(terms(question))
-        sentence_terms = [set(terms(t)) for t in texts]
-        n = len(texts)
-        idf = {t: math.log((n + 1) / (sum(t in st for st in sentence_terms) + 0.5)) for t in q_terms}
-        total = sum(idf.values())
         scored = []
-        for (index, start, end, text), vector, st in zip(candidates, vectors, sentence_terms):
+        for (index, start, end, text), vector, lexical in zip(candidates, vectors, lexical_overlaps(question, texts)):
             dense = dot(query, vector)
-            lexical = sum(idf[t] for t in q_terms & st) / total if total > 0 else 0.0
             relevance = DENSE_WEIGHT * dense + LEXICAL_WEIGHT * lexical
             bonus = RANK_BONUS / (1 + index)
             scored.append(
@@ -173,6 +167,19 @@ class SentenceScorer:
                     continue  # a headline, caption or byline, not a sentence
                 found.append((index, start, end, text))
         return found or fallback
+
+
+def lexical_overlaps(question: str, texts: Sequence[str], *, among: Sequence[str] | None = None) -> list[float]:
+    """Return, for each of `texts`, the IDF-weighted share of the question's terms it contains;
+    the IDF is taken over the sentences `among` (default: `texts` themselves)."""
+    q_terms = set(terms(question))
+    pool = [set(terms(t)) for t in (texts if among is None else among)]
+    n = len(pool)
+    idf = {t: math.log((n + 1) / (sum(t in st for st in pool) + 0.5)) for t in q_terms}
+    total = sum(idf.values())
+    if total <= 0:
+        return [0.0] * len(texts)
+    return [sum(idf[t] for t in q_terms & set(terms(text))) / total for text in texts]
 
 
 def unit(vector: Sequence[float]) -> list[float]:
