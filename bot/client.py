@@ -93,13 +93,14 @@ class NewsBot(commands.AutoShardedBot):
             except Exception:
                 log.exception("could not load %s", extension)
         # Runs after the token was accepted and before the gateway connects: a bad token fails
-        # fast, and the first question does not pay for loading the model and keyword index.
-        warm_up = getattr(self.retriever, "warm_up", None)
-        if callable(warm_up):
-            try:
-                await asyncio.to_thread(warm_up)
-            except Exception as e:  # the store may come back: answer what can be answered
-                log.warning("could not warm up the retriever (%s: %s)", type(e).__name__, e)
+        # fast, and the first question does not pay for loading the models and keyword index.
+        for name, part in (("retriever", self.retriever), ("reader", self.engine)):
+            warm_up = getattr(part, "warm_up", None)
+            if callable(warm_up):
+                try:
+                    await asyncio.to_thread(warm_up)
+                except Exception as e:  # the store may come back: answer what can be answered
+                    log.warning("could not warm up the %s (%s: %s)", name, type(e).__name__, e)
         # The model, the store client and the keyword index live as long as the process. A full
         # garbage collection walking them holds the event loop for up to a second (a stall users
         # notice, and interactions expire after 3 s): move them out of the collector's sight.

@@ -121,6 +121,13 @@ class ConversationEngine:
 
     # --- public API ---------------------------------------------------------------------------
 
+    def warm_up(self) -> None:
+        """Load the reader's spaCy pipeline now (blocking). Loaded on the first question instead,
+        it held the GIL for ~0.3 s while 50 questions were being answered (bench/bot_load.py:
+        the longest stall of the bot's event loop, 264 ms). Raises OSError when the model is not
+        installed."""
+        self.fallback.reader.analyser.nlp
+
     async def ask(
         self,
         conversation_id: str,

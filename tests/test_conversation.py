@@ -51,6 +51,17 @@ def engine(settings: Settings, retriever: Any, embeddings: Any, **kwargs: Any) -
     return ConversationEngine(settings, retriever, answerer, embeddings, today=lambda: TODAY, **kwargs)
 
 
+def test_warm_up_loads_the_reader_before_the_first_question(
+    settings: Settings, retriever: FakeRetriever, local_embeddings: Any
+) -> None:
+    eng = engine(settings, retriever, local_embeddings)
+    analyser = eng.fallback.reader.analyser
+    assert analyser._nlp is None  # loaded on first use unless warmed up
+    eng.warm_up()
+    assert analyser._nlp is not None
+    assert analyser.analyse(["Roger Federer won the Australian Open in Melbourne."])[1] == 1
+
+
 # --- follow-ups, offline ------------------------------------------------------------------------
 
 
