@@ -185,8 +185,12 @@ class Chunker:
                 back -= 1
                 carried += units[back].tokens
             next_span = text[units[back].start : units[j].end]
+            # The same tests the grouping above applies (the units' own counts first: a joined
+            # span can count fewer tokens than its units, "officials. Said"), or the next chunk
+            # may stop before units[j] and end where this one ends.
             if (
                 back > i
+                and sum(u.tokens for u in units[back : j + 1]) <= self.chunk_tokens
                 and self._count(next_span) <= self.chunk_tokens
                 and fits(units[back].start, units[j].end)
             ):

@@ -63,6 +63,18 @@ def test_chunks_of_prose_stay_within_the_budget_at_any_size(
         assert chunk.tokens <= 16
 
 
+def test_an_overlap_never_repeats_the_end_of_the_chunk_before() -> None:
+    """Found by the property above: the three sentences count 4 + 4 + 13 tokens alone but 16
+    joined ("officials. Said"), and the overlap started the next chunk with the second sentence,
+    which then could not take the third: a chunk that was a slice of the one before."""
+    text = (
+        "Officials officials officials. Officials officials officials. Said"
+        + " officials" * 10
+        + "."
+    )
+    _check_chunks(text, Chunker(chunk_tokens=16, overlap=4))
+
+
 @pytest.mark.parametrize(
     "text",
     [
